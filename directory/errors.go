@@ -1,0 +1,24 @@
+package directory
+
+import "errors"
+
+var (
+	// ErrBadCredentials is the one answer for an unknown employee ID, a
+	// wrong password, a wrong or replayed TOTP code: sign-in must not reveal
+	// which it was.
+	ErrBadCredentials = errors.New("directory: invalid employee ID, password or code")
+	// ErrFrozen is returned only after the password was right: the
+	// employee exists, is frozen, and may be told so (E-103).
+	ErrFrozen = errors.New("directory: account frozen")
+	// ErrDeparted is returned only after the password was right.
+	ErrDeparted = errors.New("directory: employee has left")
+	// ErrTOTPNotEnrolled means the employee has no TOTP seed yet and must
+	// enrol before finishing sign-in.
+	ErrTOTPNotEnrolled = errors.New("directory: TOTP not enrolled")
+)
+
+// TOTPEnrolment is a freshly generated, not yet stored TOTP key.
+type TOTPEnrolment struct {
+	Secret string // base32, no padding
+	URL    string // otpauth://totp/…
+}

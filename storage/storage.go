@@ -1,0 +1,357 @@
+// Package storage holds the domain types every gongpai package shares, the
+// sentinel errors backends return, and the contracts backends must meet.
+//
+// Contracts that hold for every method of every backend:
+//   - ctx is honoured: a cancelled context aborts the call with ctx.Err().
+//   - All times are stored and returned in UTC, truncated to the microsecond.
+//   - Employee IDs, department codes and entity codes are compared in one
+//     canonical form: upper case, surrounding space trimmed (CanonicalCode).
+//   - A missing or expired record is ErrNotFound; a uniqueness or version
+//     clash is ErrConflict. Callers compare with errors.Is.
+//   - Methods documented "atomic" are linearizable: of two concurrent
+//     callers exactly one wins.
+//
+// The conformance suite in storage/storagetest pins all of this.
+package storage
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+)
+
+var (
+	// ErrNotFound means the record does not exist, has expired, or was
+	// already consumed.
+	ErrNotFound = errors.New("storage: not found")
+	// ErrConflict means a uniqueness constraint or an optimistic version
+	// check failed, or an atomic take lost its race.
+	ErrConflict = errors.New("storage: conflict")
+	// ErrUnavailable means the backend could not be reached. HTTP layers
+	// answer 503.
+	ErrUnavailable = errors.New("storage: backend unavailable")
+)
+
+// CanonicalCode is the one normal form for employee IDs and codes.
+func CanonicalCode(s string) string { return strings.ToUpper(strings.TrimSpace(s)) }
+
+// LegalEntity is a company in the group; employee IDs are unique within it.
+type LegalEntity struct {
+	Code      string // canonical, e.g. "ACME"; the primary key
+	Name      string
+	IDRule    string // employee-ID rule such as "{dept}{yyyy}{seq:3}"
+	CreatedAt time.Time
+}
+
+// Department is a node of an entity's department tree.
+type Department struct {
+	ID        string // UUID
+	Entity    string // LegalEntity.Code
+	Code      string // canonical, unique per entity, e.g. "HR01"
+	Name      string
+	ParentID  string // "" for a root
+	CreatedAt time.Time
+}
+
+// EmployeeStatus is the lifecycle state of an employee.
+type EmployeeStatus string
+
+const (
+	StatusActive   EmployeeStatus = "active"
+	StatusFrozen   EmployeeStatus = "frozen"
+	StatusDeparted EmployeeStatus = "departed"
+)
+
+// Employee is a person who signs in. Subject never changes; EmployeeID may
+// (a cross-entity transfer issues a new one).
+type Employee struct {
+	Subject      string // immutable UUID, the OIDC sub
+	EmployeeID   string // canonical, unique across the whole directory (the sign-in form has one ID field)
+	Entity       string
+	DepartmentID string
+	Name         string
+	Email        string
+	Title        string
+	Status       EmployeeStatus
+	PasswordHash string // PHC-formatted argon2id
+	// TOTPSecret is the base32 TOTP seed sealed by package seal; nil means
+	// not enrolled.
+	TOTPSecret []byte
+	Version    int64 // optimistic-concurrency counter, bumped by every update
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// RoleGrant gives an employee a role, optionally scoped to a department
+// subtree (DepartmentID "" means the whole directory).
+type RoleGrant struct {
+	Subject      string
+	Role         string
+	DepartmentID string
+	CreatedAt    time.Time
+}
+
+// AccessTokenFormat is how a client's access tokens are minted.
+type AccessTokenFormat string
+
+const (
+	AccessTokenOpaque AccessTokenFormat = "opaque"
+	AccessTokenJWT    AccessTokenFormat = "jwt" // RFC 9068
+)
+
+// Client is a relying party.
+type Client struct {
+	ID                     string
+	Name                   string
+	SecretHash             []byte // SHA-256 of the secret; empty for public clients
+	Public                 bool   // no secret; PKCE required
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	GrantTypes             []string // authorization_code, refresh_token, client_credentials
+	Scopes                 []string // scopes the client may ask for
+	AccessTokenFormat      AccessTokenFormat
+	RequireMFA             bool
+	AllowedDepartments     []string // department IDs whose subtrees may sign in; empty = all
+	AllowedRoles           []string // any of these roles may sign in; empty = all
+	BackchannelLogoutURI   string
+	AccessTokenTTL         time.Duration // 0 = server default
+	IDTokenTTL             time.Duration
+	RefreshTokenTTL        time.Duration
+	CreatedAt              time.Time
+}
+
+// KeyState is where a signing key is in its lifecycle.
+type KeyState string
+
+const (
+	KeyNext    KeyState = "next"
+	KeyActive  KeyState = "active"
+	KeyRetired KeyState = "retired"
+	KeyRevoked KeyState = "revoked"
+)
+
+// SigningKey is a token-signing key pair with its private half sealed.
+type SigningKey struct {
+	ID          string // kid
+	Algorithm   string // RS256, ES256, EdDSA
+	State       KeyState
+	PrivateKey  []byte // sealed PKCS#8 DER
+	PublicKey   []byte // PKIX DER
+	CreatedAt   time.Time
+	ActivatesAt time.Time
+	RetiresAt   time.Time // zero until retired
+	Version     int64
+}
+
+// RefreshToken is one link of a refresh-token family. Only a hash of the
+// token is ever stored.
+type RefreshToken struct {
+	ID        string // SHA-256 hex of the token
+	FamilyID  string
+	ClientID  string
+	Subject   string
+	Scopes    []string
+	Audience  []string
+	AuthTime  time.Time
+	AMR       []string
+	ACR       string
+	SessionID string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	Spent     bool // rotated: presenting it again is reuse
+	Revoked   bool // its family was revoked
+}
+
+// AuthRequest is a pending /authorize request. It is ephemeral.
+type AuthRequest struct {
+	ID                  string
+	ClientID            string
+	RedirectURI         string
+	Scopes              []string
+	State               string
+	Nonce               string
+	ResponseType        string
+	ResponseMode        string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Prompt              []string
+	MaxAge              *time.Duration
+	UILocales           []string
+	LoginHint           string
+	ACRValues           []string
+	HintSubject         string // sub of a verified id_token_hint
+	CreatedAt           time.Time
+	ExpiresAt           time.Time
+
+	// Set once the employee is authenticated.
+	Done      bool
+	Subject   string
+	AuthTime  time.Time
+	AMR       []string
+	ACR       string
+	SessionID string
+}
+
+// AuthResult is what sign-in writes onto an auth request.
+type AuthResult struct {
+	Subject   string
+	AuthTime  time.Time
+	AMR       []string
+	ACR       string
+	SessionID string
+}
+
+// Session is a server-side SSO session. ID is a hash of the cookie value.
+type Session struct {
+	ID        string
+	Subject   string
+	AuthTime  time.Time
+	AMR       []string
+	ACR       string
+	ClientIDs []string // relying parties that got tokens in this session
+	UserAgent string
+	RemoteIP  string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// AccessToken records an issued access token (opaque or JWT) so userinfo,
+// introspection and revocation can check it.
+type AccessToken struct {
+	ID            string
+	ClientID      string
+	Subject       string // employee sub, or the client ID for client_credentials
+	Scopes        []string
+	Audience      []string
+	RefreshFamily string // "" when not issued from a refresh family
+	SessionID     string
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+}
+
+// Durable is everything kept for good. Every backend's durable part
+// implements it; packages above declare the narrow slices they need.
+type Durable interface {
+	CreateEntity(ctx context.Context, e *LegalEntity) error // ErrConflict on duplicate code
+	Entity(ctx context.Context, code string) (*LegalEntity, error)
+	ListEntities(ctx context.Context) ([]LegalEntity, error)
+
+	CreateDepartment(ctx context.Context, d *Department) error // ErrConflict on duplicate (entity, code)
+	Department(ctx context.Context, id string) (*Department, error)
+	DepartmentByCode(ctx context.Context, entity, code string) (*Department, error)
+	ListDepartments(ctx context.Context, entity string) ([]Department, error)
+
+	// CreateEmployee inserts e. When e.EmployeeID is empty, it allocates the
+	// next number of the sequence seqKey and sets e.EmployeeID = makeID(n),
+	// all inside one transaction: concurrent calls get distinct, gap-free
+	// numbers. ErrConflict on a duplicate employee ID or subject.
+	CreateEmployee(ctx context.Context, e *Employee, seqKey string, makeID func(n int64) (string, error)) error
+	Employee(ctx context.Context, subject string) (*Employee, error)
+	EmployeeByEmployeeID(ctx context.Context, employeeID string) (*Employee, error)
+	ListEmployees(ctx context.Context) ([]Employee, error)
+	// UpdateEmployee writes e when the stored version equals e.Version, and
+	// bumps e.Version; ErrConflict otherwise.
+	UpdateEmployee(ctx context.Context, e *Employee) error
+
+	GrantRole(ctx context.Context, g *RoleGrant) error // idempotent
+	RevokeRole(ctx context.Context, subject, role string) error
+	RoleGrants(ctx context.Context, subject string) ([]RoleGrant, error)
+
+	CreateClient(ctx context.Context, c *Client) error // ErrConflict on duplicate ID
+	Client(ctx context.Context, id string) (*Client, error)
+	ListClients(ctx context.Context) ([]Client, error)
+
+	CreateSigningKey(ctx context.Context, k *SigningKey) error
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// UpdateSigningKey is a compare-and-swap on k.Version; ErrConflict when
+	// another writer got there first.
+	UpdateSigningKey(ctx context.Context, k *SigningKey) error
+
+	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
+	RefreshToken(ctx context.Context, id string) (*RefreshToken, error) // spent and revoked ones too; ErrNotFound only if absent or expired
+	// RotateRefreshToken atomically marks oldID spent, only if it is
+	// neither spent nor revoked, and inserts next in the same family.
+	// ErrConflict when oldID was already spent or revoked.
+	RotateRefreshToken(ctx context.Context, oldID string, next *RefreshToken) error
+	RevokeRefreshFamily(ctx context.Context, familyID string) error
+	RevokeRefreshTokensOfSubject(ctx context.Context, subject string) error
+
+	// Settings is a small key/value table for install-wide facts such as
+	// the demo-seeded marker.
+	Setting(ctx context.Context, key string) (string, error)
+	PutSetting(ctx context.Context, key, value string) error
+
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Ephemeral is the short-lived, TTL'd state. Every record expires on its
+// own; an expired record is ErrNotFound.
+type Ephemeral interface {
+	CreateAuthRequest(ctx context.Context, r *AuthRequest) error
+	AuthRequest(ctx context.Context, id string) (*AuthRequest, error)
+	// CompleteAuthRequest marks the request done with res. ErrNotFound when
+	// missing or expired.
+	CompleteAuthRequest(ctx context.Context, id string, res AuthResult) error
+	DeleteAuthRequest(ctx context.Context, id string) error
+	// SaveAuthCode binds code to the auth request for ttl. A request gets at
+	// most one code: a second call is ErrConflict.
+	SaveAuthCode(ctx context.Context, authRequestID, code string, ttl time.Duration) error
+	// TakeAuthCode atomically consumes code and returns its auth request.
+	// Of concurrent takers exactly one wins; the others, and every later
+	// caller, get ErrNotFound.
+	TakeAuthCode(ctx context.Context, code string) (*AuthRequest, error)
+
+	CreateSession(ctx context.Context, s *Session) error
+	Session(ctx context.Context, id string) (*Session, error)
+	AddSessionClient(ctx context.Context, id, clientID string) error // idempotent
+	DeleteSession(ctx context.Context, id string) error
+	// DeleteSessionsOfSubject ends every session of one employee and
+	// returns what was deleted (for back-channel logout).
+	DeleteSessionsOfSubject(ctx context.Context, subject string) ([]Session, error)
+	SessionsOfSubject(ctx context.Context, subject string) ([]Session, error)
+
+	CreateAccessToken(ctx context.Context, t *AccessToken) error
+	AccessToken(ctx context.Context, id string) (*AccessToken, error)
+	DeleteAccessToken(ctx context.Context, id string) error
+	DeleteAccessTokensOfFamily(ctx context.Context, familyID string) error
+	DeleteAccessTokensOfSubject(ctx context.Context, subject string) error
+
+	// Hit counts one event for key in a fixed window and returns the count
+	// so far in the window (atomic increment).
+	Hit(ctx context.Context, key string, window time.Duration) (int64, error)
+	ResetHits(ctx context.Context, key string) error
+
+	// UseTOTPStep atomically records that subject used the TOTP time step.
+	// ErrConflict when step is not greater than the last step used, so a
+	// code is accepted once per time step.
+	UseTOTPStep(ctx context.Context, subject string, step int64, ttl time.Duration) error
+
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Store is both halves; cmd/gongpai wires one, and storagetest exercises
+// it. Packages above never depend on it.
+type Store interface {
+	Durable
+	Ephemeral
+}
+
+// Identity is an employee as relying parties see them: what the claims
+// mapper turns into ID-token, userinfo and introspection claims.
+type Identity struct {
+	Subject        string
+	EmployeeID     string
+	Name           string
+	Email          string
+	Title          string
+	Status         EmployeeStatus
+	Entity         string   // legal entity code
+	Department     string   // department code
+	DepartmentName string   // department display name
+	DepartmentPath []string // codes from the root down to Department
+	DepartmentIDs  []string // IDs from the root down, for subtree policy checks
+	Roles          []string // sorted, distinct role names
+}
