@@ -10,6 +10,8 @@
 //     clash is ErrConflict. Callers compare with errors.Is.
 //   - Methods documented "atomic" are linearizable: of two concurrent
 //     callers exactly one wins.
+//   - Delete, Revoke and Reset methods are idempotent: removing what is
+//     already gone is not an error.
 //
 // The conformance suite in storage/storagetest pins all of this.
 package storage
@@ -245,13 +247,17 @@ type Durable interface {
 	// CreateEmployee inserts e. When e.EmployeeID is empty, it allocates the
 	// next number of the sequence seqKey and sets e.EmployeeID = makeID(n),
 	// all inside one transaction: concurrent calls get distinct, gap-free
-	// numbers. ErrConflict on a duplicate employee ID or subject.
+	// numbers, and a failed makeID or insert uses up no number. A generated
+	// ID that an explicitly chosen one already holds is skipped (the next
+	// number is tried) so the sequence cannot jam. ErrConflict on a
+	// duplicate employee ID or subject.
 	CreateEmployee(ctx context.Context, e *Employee, seqKey string, makeID func(n int64) (string, error)) error
 	Employee(ctx context.Context, subject string) (*Employee, error)
 	EmployeeByEmployeeID(ctx context.Context, employeeID string) (*Employee, error)
 	ListEmployees(ctx context.Context) ([]Employee, error)
 	// UpdateEmployee writes e when the stored version equals e.Version, and
-	// bumps e.Version; ErrConflict otherwise.
+	// bumps e.Version; ErrConflict on a stale version or a taken employee
+	// ID, ErrNotFound when the subject does not exist.
 	UpdateEmployee(ctx context.Context, e *Employee) error
 
 	GrantRole(ctx context.Context, g *RoleGrant) error // idempotent
@@ -265,14 +271,15 @@ type Durable interface {
 	CreateSigningKey(ctx context.Context, k *SigningKey) error
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
 	// UpdateSigningKey is a compare-and-swap on k.Version; ErrConflict when
-	// another writer got there first.
+	// another writer got there first, ErrNotFound when the key is absent.
 	UpdateSigningKey(ctx context.Context, k *SigningKey) error
 
 	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
 	RefreshToken(ctx context.Context, id string) (*RefreshToken, error) // spent and revoked ones too; ErrNotFound only if absent or expired
 	// RotateRefreshToken atomically marks oldID spent, only if it is
 	// neither spent nor revoked, and inserts next in the same family.
-	// ErrConflict when oldID was already spent or revoked.
+	// ErrConflict when oldID was already spent or revoked; ErrNotFound when
+	// it is absent or expired.
 	RotateRefreshToken(ctx context.Context, oldID string, next *RefreshToken) error
 	RevokeRefreshFamily(ctx context.Context, familyID string) error
 	RevokeRefreshTokensOfSubject(ctx context.Context, subject string) error
@@ -296,7 +303,9 @@ type Ephemeral interface {
 	CompleteAuthRequest(ctx context.Context, id string, res AuthResult) error
 	DeleteAuthRequest(ctx context.Context, id string) error
 	// SaveAuthCode binds code to the auth request for ttl. A request gets at
-	// most one code: a second call is ErrConflict.
+	// most one code: a second call is ErrConflict, as is a code already
+	// bound to another request. ErrNotFound when the request is missing or
+	// expired.
 	SaveAuthCode(ctx context.Context, authRequestID, code string, ttl time.Duration) error
 	// TakeAuthCode atomically consumes code and returns its auth request.
 	// Of concurrent takers exactly one wins; the others, and every later
