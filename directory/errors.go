@@ -15,7 +15,20 @@ var (
 	// ErrTOTPNotEnrolled means the employee has no TOTP seed yet and must
 	// enrol before finishing sign-in.
 	ErrTOTPNotEnrolled = errors.New("directory: TOTP not enrolled")
+	// ErrTOTPAlreadyEnrolled refuses a new TOTP key for an employee who
+	// has one: knowing the password alone must not be enough to replace
+	// the second factor. Re-enrolment is an administrative reset.
+	ErrTOTPAlreadyEnrolled = errors.New("directory: TOTP already enrolled")
 )
+
+// FieldError is invalid input, naming the field at fault (E-201). Several
+// may come back joined with errors.Join; errors.As finds the first.
+type FieldError struct {
+	Field   string // snake_case input name, e.g. "employee_id"
+	Message string // what is wrong, phrased to follow the field name
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
 
 // TOTPEnrolment is a freshly generated, not yet stored TOTP key.
 type TOTPEnrolment struct {
