@@ -1,0 +1,68 @@
+// Package loginui is what an employee sees when signing in and out: the
+// employee ID and password page, the TOTP step, TOTP enrolment, sign-out
+// and the error pages, in English and Simplified Chinese.
+//
+// # Sign-in state machine
+//
+// The provider (package op) stores an auth request and sends the browser
+// to /login?authRequestID=ID. From there:
+//
+//	GET /login ──(request or client gone)──────────────► "link expired" page, 400
+//	    │
+//	    ├─(SSO cookie names a live session of an active employee, and
+//	    │  no prompt=login, max_age not exceeded, id_token_hint subject
+//	    │  matches, "mfa" in its amr if the client requires MFA)
+//	    │        ──► AddSessionClient, Complete ──► 302 provider callback
+//	    ├─(prompt=none) ──► ErrorRedirect login_required ──► 302 app
+//	    └─► password page
+//
+//	POST /login/password (CSRF, rate limit per IP and per employee ID)
+//	    ├─ bad ID or password ─► password page, one generic message, 401
+//	    ├─ frozen / departed  ─► password page with that message, 403
+//	    └─ ok ─► flow cookie {request, subject, stage, expiry} and 303 to
+//	             stage "totp"  when the employee has a TOTP secret,
+//	             stage "enrol" when not and TOTP is required (or the client
+//	             requires MFA), else straight to done with amr [pwd]
+//
+//	GET/POST /login/totp  ─ wrong or replayed code ─► 401, same message
+//	                      └ ok ─► done with amr [pwd otp mfa]
+//	GET/POST /login/enrol ─ GET makes a key, keeps it only in the sealed flow
+//	                        cookie and shows QR code, text key and otpauth link;
+//	                        POST confirms a code (EnrolTOTP) ─► done
+//
+//	done: new session (fresh random cookie value; the stored ID is its
+//	      SHA-256, never a reused ID), SSO cookie set, flow cookie cleared,
+//	      AddSessionClient, Complete, 303 to the same-origin provider
+//	      callback, which redirects to the app with a code.
+//
+// The flow cookie (gongpai_flow, AES-GCM sealed with aad "gongpai-flow")
+// is the only state between steps, so any replica can serve any step. It
+// lives ten minutes at most, and never past its auth request. Rate-limit
+// answers (429) and "bad credentials" answers never say whether an
+// employee ID exists; frozen and departed are told only after the right
+// password.
+//
+// Before the session is used, the client's access policy (departments by
+// subtree, roles) is applied; an employee it excludes is sent back to the
+// app with access_denied.
+//
+// # Sign-out
+//
+// The provider's end_session sends the browser to /logout?lr=SEALED. When
+// the id_token_hint's subject is the signed-in employee, the session ends
+// at once; otherwise a confirmation form is shown, because a bare link
+// must not sign anyone out. Ending deletes the session, clears the cookie
+// and redirects to the validated post_logout_redirect_uri or /logged-out.
+//
+// # Browser security
+//
+// Every form carries a CSRF token: a per-browser random cookie, and in the
+// form that value sealed under the master key; the POST must present both
+// and they must match (constant time). Every response has a strict CSP
+// (no scripts at all, styles only from /static/), frame denial, nosniff,
+// no-referrer and no-store. form-action is 'self' plus the origin of the
+// app's redirect URI, because browsers apply form-action to the redirects
+// that follow a form POST. Cookies are HttpOnly, SameSite=Lax (flow:
+// Strict), and Secure with the __Host- prefix unless Options.Secure is
+// false for a loopback http issuer.
+package loginui
