@@ -1,0 +1,325 @@
+package op
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/rs/cors"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	zop "github.com/zitadel/oidc/v3/pkg/op"
+)
+
+// Cache lifetimes for the public documents. The JWKS max-age must stay well
+// below the lead with which keys publishes a next key (research §4).
+const (
+	discoveryMaxAge = "public, max-age=900"
+	keysMaxAge      = "public, max-age=600"
+)
+
+// Routes, as zitadel's default endpoints place them.
+const (
+	pathDiscovery  = "/.well-known/openid-configuration"
+	pathHealth     = "/healthz"
+	pathReady      = "/ready"
+	pathAuthorize  = "/authorize"
+	pathCallback   = "/authorize/callback"
+	pathToken      = "/oauth/token"
+	pathIntrospect = "/oauth/introspect"
+	pathUserinfo   = "/userinfo"
+	pathRevoke     = "/revoke"
+	pathEndSession = "/end_session"
+	pathKeys       = "/keys"
+)
+
+// allowedMethods closes G12: zitadel routes accept every method and read
+// query parameters as form values, even on the token endpoint.
+var allowedMethods = map[string][]string{
+	pathDiscovery:  {http.MethodGet, http.MethodHead},
+	pathHealth:     {http.MethodGet, http.MethodHead},
+	pathReady:      {http.MethodGet, http.MethodHead},
+	pathKeys:       {http.MethodGet, http.MethodHead},
+	pathAuthorize:  {http.MethodGet, http.MethodPost},
+	pathCallback:   {http.MethodGet},
+	pathToken:      {http.MethodPost},
+	pathIntrospect: {http.MethodPost},
+	pathRevoke:     {http.MethodPost},
+	pathUserinfo:   {http.MethodGet, http.MethodPost},
+	pathEndSession: {http.MethodGet, http.MethodPost},
+}
+
+// bodyOnly are endpoints whose parameters (client secrets, tokens) must
+// come in the POST body, never the URL, where logs and proxies keep them.
+var bodyOnly = []string{pathToken, pathIntrospect, pathRevoke}
+
+// noStore are endpoints whose responses carry tokens or personal data
+// (RFC 6749 §5.1, RFC 7662 §2.2, OIDC Core §5.3.2).
+var noStore = []string{pathToken, pathIntrospect, pathUserinfo, pathRevoke}
+
+func (p *Provider) newHandler() http.Handler {
+	endpoints := *zop.DefaultEndpoints
+	endpoints.DeviceAuthorization = nil // no device flow: not routed, not advertised
+	s := &server{LegacyServer: zop.NewLegacyServer(p.oidc, endpoints), p: p}
+	return zop.RegisterLegacyServer(s, zop.AuthorizeCallbackHandler(p.oidc),
+		zop.WithServerCORSOptions(corsOptions()),
+		zop.WithHTTPMiddleware(restrictMethods, cacheHeaders),
+	)
+}
+
+// corsOptions replaces zitadel's default, which reflects every origin with
+// credentials (G13). Browser clients (SPAs) call the token, userinfo,
+// revocation, keys and discovery endpoints with bearer tokens or form
+// parameters, never cookies, so any origin may read the responses but no
+// credentialed request is allowed.
+func corsOptions() *cors.Options {
+	return &cors.Options{
+		AllowedOrigins:   []string{"*"},
+		AllowCredentials: false,
+		AllowedMethods:   []string{http.MethodGet, http.MethodHead, http.MethodPost},
+		AllowedHeaders:   []string{"Accept", "Accept-Language", "Authorization", "Content-Type"},
+		MaxAge:           600,
+	}
+}
+
+func restrictMethods(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		methods, known := allowedMethods[r.URL.Path]
+		if !known {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if !slices.Contains(methods, r.Method) {
+			w.Header().Set("Allow", strings.Join(methods, ", "))
+			writeJSONError(w, http.StatusMethodNotAllowed, oidc.ErrInvalidRequest().WithDescription("method not allowed"))
+			return
+		}
+		if slices.Contains(bodyOnly, r.URL.Path) && r.URL.RawQuery != "" {
+			writeJSONError(w, http.StatusBadRequest, oidc.ErrInvalidRequest().WithDescription("parameters must be sent in the request body"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func cacheHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if slices.Contains(noStore, r.URL.Path) {
+			// Set before the handler runs so error responses carry them too.
+			w.Header().Set("Cache-Control", "no-store")
+			w.Header().Set("Pragma", "no-cache")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeJSONError(w http.ResponseWriter, status int, e *oidc.Error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(e)
+}
+
+// server is zitadel's LegacyServer with the endpoints gongpai must handle
+// differently overridden (research §10).
+type server struct {
+	*zop.LegacyServer
+	p *Provider
+}
+
+var _ zop.ExtendedLegacyServer = (*server)(nil)
+
+// VerifyAuthRequest adds exact redirect-URI matching on top of zitadel's
+// check, which is port-agnostic on loopback for native clients. A mismatch
+// is answered here, never redirected.
+func (s *server) VerifyAuthRequest(ctx context.Context, r *zop.Request[oidc.AuthRequest]) (*zop.ClientRequest[oidc.AuthRequest], error) {
+	cr, err := s.LegacyServer.VerifyAuthRequest(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	if uri := cr.Data.RedirectURI; uri != "" && !slices.Contains(cr.Client.RedirectURIs(), uri) {
+		return nil, oidc.ErrInvalidRequestRedirectURI().WithDescription("redirect_uri is not registered for this client")
+	}
+	return cr, nil
+}
+
+// CodeExchange replaces zitadel's, which skips PKCE for confidential
+// clients (G1): whenever the auth request carried a challenge, every client
+// must present the matching verifier. The code is consumed whatever the
+// outcome, so a stolen code cannot be retried with other verifiers.
+func (s *server) CodeExchange(ctx context.Context, r *zop.ClientRequest[oidc.AccessTokenRequest]) (*zop.Response, error) {
+	ar, err := s.p.takeCode(ctx, r.Data.Code)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(e *oidc.Error) (*zop.Response, error) {
+		_ = s.p.DeleteAuthRequest(ctx, ar.r.ID)
+		return nil, e
+	}
+	if ar.r.ClientID != r.Client.GetID() {
+		return fail(oidc.ErrInvalidGrant().WithDescription("code was issued to another client"))
+	}
+	if e := verifyPKCE(ar.r.CodeChallenge, ar.r.CodeChallengeMethod, r.Data.CodeVerifier, r.Client.AuthMethod() == oidc.AuthMethodNone); e != nil {
+		return fail(e)
+	}
+	if r.Data.RedirectURI != ar.r.RedirectURI {
+		return fail(oidc.ErrInvalidGrant().WithDescription("redirect_uri does not match the authorization request"))
+	}
+	resp, err := zop.CreateTokenResponse(ctx, ar, r.Client, s.Provider(), true, r.Data.Code, "")
+	if err != nil {
+		return nil, err
+	}
+	return zop.NewResponse(resp), nil
+}
+
+// verifyPKCE: RFC 7636 §4.6, S256 only, with RFC 9700's downgrade check
+// (a verifier without a challenge is refused too). Every failure is
+// invalid_grant.
+func verifyPKCE(challenge, method, verifier string, public bool) *oidc.Error {
+	switch {
+	case challenge == "" && verifier != "":
+		return oidc.ErrInvalidGrant().WithDescription("code_verifier sent but no code_challenge was")
+	case challenge == "" && public:
+		return oidc.ErrInvalidGrant().WithDescription("PKCE is required for public clients")
+	case challenge == "":
+		return nil
+	case verifier == "":
+		return oidc.ErrInvalidGrant().WithDescription("code_verifier required")
+	case method != string(oidc.CodeChallengeMethodS256) || !validPKCEValue(verifier):
+		return oidc.ErrInvalidGrant().WithDescription("invalid code_verifier")
+	}
+	sum := sha256.Sum256([]byte(verifier))
+	want := base64.RawURLEncoding.EncodeToString(sum[:])
+	if subtle.ConstantTimeCompare([]byte(want), []byte(challenge)) != 1 {
+		return oidc.ErrInvalidGrant().WithDescription("invalid code_verifier")
+	}
+	return nil
+}
+
+// RefreshToken replaces zitadel's so that storage faults surface as
+// server_error rather than invalid_grant, and reuse detection runs first.
+func (s *server) RefreshToken(ctx context.Context, r *zop.ClientRequest[oidc.RefreshTokenRequest]) (*zop.Response, error) {
+	req, err := s.p.refreshRequest(ctx, r.Data.RefreshToken)
+	if err != nil {
+		return nil, err
+	}
+	if req.GetClientID() != r.Client.GetID() {
+		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token was issued to another client")
+	}
+	if err := zop.ValidateRefreshTokenScopes(r.Data.Scopes, req); err != nil {
+		return nil, err
+	}
+	resp, err := zop.CreateTokenResponse(ctx, req, r.Client, s.Provider(), true, "", r.Data.RefreshToken)
+	if err != nil {
+		return nil, err
+	}
+	return zop.NewResponse(resp), nil
+}
+
+// JWTProfile: the jwt-bearer grant is not offered (zitadel always enables
+// it).
+func (s *server) JWTProfile(context.Context, *zop.Request[oidc.JWTProfileGrantRequest]) (*zop.Response, error) {
+	return nil, oidc.ErrUnsupportedGrantType().WithDescription("jwt-bearer is not supported")
+}
+
+// UserInfo replaces zitadel's 403-with-{} answers (G3) with RFC 6750's
+// invalid_token (401) for a dead token and server_error for a fault.
+func (s *server) UserInfo(ctx context.Context, r *zop.Request[oidc.UserInfoRequest]) (*zop.Response, error) {
+	tokenID, subject, ok := s.tokenIDAndSubject(ctx, r.Data.AccessToken)
+	if !ok {
+		return nil, zop.NewStatusError(invalidToken("access token invalid"), http.StatusUnauthorized)
+	}
+	info := new(oidc.UserInfo)
+	if err := s.p.SetUserinfoFromToken(ctx, info, tokenID, subject, ""); err != nil {
+		if oe := new(oidc.Error); errors.As(err, &oe) && oe.ErrorType == oidc.ServerError {
+			return nil, err
+		}
+		return nil, zop.NewStatusError(err, http.StatusUnauthorized)
+	}
+	return zop.NewResponse(info), nil
+}
+
+// tokenIDAndSubject decodes an access token as zitadel does: an opaque one
+// is decrypted with the crypto key, a JWT is verified against the key set.
+func (s *server) tokenIDAndSubject(ctx context.Context, token string) (string, string, bool) {
+	if token == "" || len(token) > maxPresentedToken {
+		return "", "", false
+	}
+	if plain, err := s.Provider().Crypto().Decrypt(token); err == nil {
+		id, sub, found := strings.Cut(plain, ":")
+		return id, sub, found && id != "" && sub != "" && !strings.Contains(sub, ":")
+	}
+	claims, err := zop.VerifyAccessToken[*oidc.AccessTokenClaims](ctx, token, s.Provider().AccessTokenVerifier(ctx))
+	if err != nil {
+		return "", "", false
+	}
+	return claims.JWTID, claims.Subject, true
+}
+
+// EndSession adds exact post_logout_redirect_uri matching (zitadel is
+// port-agnostic on loopback for native clients) before handing over to
+// TerminateSessionFromRequest.
+func (s *server) EndSession(ctx context.Context, r *zop.Request[oidc.EndSessionRequest]) (*zop.Redirect, error) {
+	req, err := zop.ValidateEndSessionRequest(ctx, r.Data, s.Provider())
+	if err != nil {
+		return nil, err
+	}
+	if r.Data.PostLogoutRedirectURI != "" && req.ClientID != "" {
+		c, err := s.p.lookupClient(ctx, req.ClientID)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(c.c.PostLogoutRedirectURIs, r.Data.PostLogoutRedirectURI) {
+			return nil, oidc.ErrInvalidRequest().WithDescription("post_logout_redirect_uri is not registered for this client")
+		}
+	}
+	redirect, err := s.p.TerminateSessionFromRequest(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return zop.NewRedirect(redirect), nil
+}
+
+// Discovery trims zitadel's document to what gongpai really offers (G14)
+// and makes it cacheable.
+func (s *server) Discovery(ctx context.Context, r *zop.Request[struct{}]) (*zop.Response, error) {
+	resp, err := s.LegacyServer.Discovery(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	d, ok := resp.Data.(*oidc.DiscoveryConfiguration)
+	if !ok {
+		return nil, oidc.ErrServerError().WithDescription("discovery document")
+	}
+	d.GrantTypesSupported = slices.DeleteFunc(d.GrantTypesSupported, func(g oidc.GrantType) bool {
+		return !slices.Contains(knownGrants, string(g))
+	})
+	d.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
+	d.ResponseModesSupported = []string{string(oidc.ResponseModeQuery)}
+	d.ScopesSupported = SupportedScopes()
+	d.ClaimsSupported = supportedClaims()
+	d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
+	d.DeviceAuthorizationEndpoint = ""
+	d.RequestParameterSupported = false
+	d.RequestObjectSigningAlgValuesSupported = nil
+	d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
+	d.TokenEndpointAuthSigningAlgValuesSupported = nil
+	d.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost}
+	d.IntrospectionEndpointAuthSigningAlgValuesSupported = nil
+	d.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
+	d.RevocationEndpointAuthSigningAlgValuesSupported = nil
+	resp.Header.Set("Cache-Control", discoveryMaxAge)
+	return resp, nil
+}
+
+// Keys serves the published keys from the in-memory snapshot, cacheable.
+func (s *server) Keys(context.Context, *zop.Request[struct{}]) (*zop.Response, error) {
+	resp := zop.NewResponse(&jose.JSONWebKeySet{Keys: s.p.keys.Published()})
+	resp.Header.Set("Cache-Control", keysMaxAge)
+	return resp, nil
+}
