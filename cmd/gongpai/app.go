@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/gongpai/gongpai/config"
+	"github.com/gongpai/gongpai/directory"
+	"github.com/gongpai/gongpai/errcode"
+	"github.com/gongpai/gongpai/seal"
+	"github.com/gongpai/gongpai/storage"
+	"github.com/gongpai/gongpai/storage/sqlite"
+)
+
+// app is what every command needs: the loaded config, the store and the
+// directory. cmd/gongpai is the only place that picks concrete backends.
+type app struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	store  storage.Store
+	sealer *seal.Sealer
+	dir    *directory.Directory
+	// cryptoKey encrypts auth codes and opaque access tokens (zitadel op).
+	cryptoKey [32]byte
+}
+
+// configFlag adds the --config flag every command takes.
+func configFlag(fs *flag.FlagSet) *string {
+	return fs.String("config", "", "YAML config `file` (GONGPAI_* environment variables override it)")
+}
+
+func openApp(ctx context.Context, configPath string, io stdio, env []string) (*app, error) {
+	cfg, err := config.Load(configPath, env)
+	if err != nil {
+		return nil, err
+	}
+	log := newLogger(cfg, io.err, cfg.Log.Level)
+	// Libraries (zitadel/oidc) log through the default logger; keep their
+	// chatter (one line per registered route) below warnings.
+	slog.SetDefault(newLogger(cfg, io.err, max(cfg.Log.Level, slog.LevelWarn)))
+	a := &app{cfg: cfg, log: log}
+
+	master, err := secretKey(cfg.MasterKey, cfg, "master.key", "master_key", log)
+	if err != nil {
+		return nil, err
+	}
+	crypto, err := secretKey(cfg.CryptoKey, cfg, "crypto.key", "crypto_key", log)
+	if err != nil {
+		return nil, err
+	}
+	copy(a.cryptoKey[:], crypto)
+	if a.sealer, err = seal.New(master); err != nil {
+		return nil, err
+	}
+
+	switch cfg.Store.Driver {
+	case "sqlite":
+		st, err := sqlite.Open(ctx, cfg.Store.DSN, sqlite.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("store: open %s: %w", cfg.Store.DSN, err)
+		}
+		a.store = st
+	default:
+		return nil, &errcode.Error{Code: errcode.InvalidInput, Field: "store.driver", Message: fmt.Sprintf("driver %q is not built into this binary yet", cfg.Store.Driver)}
+	}
+
+	a.dir = directory.New(a.store, a.sealer, directory.Options{
+		Argon2: directory.Argon2Params{
+			Time:      cfg.Password.Time,
+			MemoryKiB: cfg.Password.MemoryKiB,
+			Threads:   cfg.Password.Threads,
+		},
+		MaxConcurrentHashes: cfg.Password.MaxConcurrent,
+		TOTPIssuer:          cfg.TOTP.Issuer,
+		TOTPSkew:            cfg.TOTP.Skew,
+		Logger:              log,
+	})
+	return a, nil
+}
+
+func (a *app) Close() error { return a.store.Close() }
+
+// secretKey returns a configured 32-byte key, or on a single-machine dev
+// install (embedded store, loopback issuer) loads or creates one in the
+// data directory — loudly, because such a key sits beside the data it
+// protects.
+func secretKey(configured []byte, cfg *config.Config, file, field string, log *slog.Logger) ([]byte, error) {
+	if len(configured) > 0 {
+		return configured, nil
+	}
+	if cfg.Store.Driver != "sqlite" || !cfg.IssuerIsLoopback() {
+		return nil, &errcode.Error{Code: errcode.InvalidInput, Field: field,
+			Message: fmt.Sprintf("required: set %s (base64 of 32 random bytes) in the config or GONGPAI_%s", field, strings.ToUpper(field))}
+	}
+	path := filepath.Join(cfg.DataDir, file)
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		key, derr := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+		if derr != nil || len(key) != seal.KeySize {
+			return nil, &errcode.Error{Code: errcode.InvalidInput, Field: field, Message: fmt.Sprintf("%s does not hold base64 of 32 bytes", path)}
+		}
+		log.Warn("DEV MODE: using a "+field+" generated into the data directory; set "+field+" explicitly in production", "file", path)
+		return key, nil
+	case errors.Is(err, fs.ErrNotExist):
+		key := make([]byte, seal.KeySize)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+		log.Warn("DEV MODE: generated a new "+field+" into the data directory; back it up with the database, and set "+field+" explicitly in production", "file", path)
+		return key, nil
+	default:
+		return nil, err
+	}
+}
+
+func newLogger(cfg *config.Config, w io.Writer, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// describe renders an error for an operator: stable code first.
+func describe(err error) string {
+	var ce *config.FieldError
+	if errors.As(err, &ce) {
+		return errcode.InvalidInput + " invalid configuration:\n  " + strings.ReplaceAll(err.Error(), "\n", "\n  ")
+	}
+	e := errcode.From(err)
+	if e.Code == errcode.Internal {
+		return e.Code + " " + err.Error()
+	}
+	return e.Error()
+}

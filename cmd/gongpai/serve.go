@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gongpai/gongpai/keys"
+	loginui "github.com/gongpai/gongpai/login-ui"
+	"github.com/gongpai/gongpai/op"
+	"github.com/gongpai/gongpai/storage/sqlite"
+)
+
+// sweepInterval is how often expired ephemeral rows are deleted from the
+// embedded store. Expiry is enforced on read; the sweep only reclaims space.
+const sweepInterval = time.Minute
+
+func cmdServe(ctx context.Context, args []string, io stdio, env []string) error {
+	fs := newFlags("serve", "", io)
+	configPath := configFlag(fs)
+	demo := fs.Bool("demo", false, "seed the demo company (once) and print its employees and client")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	a, err := openApp(ctx, *configPath, io, env)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	cfg := a.cfg
+
+	if strings.HasPrefix(cfg.Issuer.String(), "http://") {
+		a.log.Warn("issuer uses plain http: allowed only because its host is loopback; never expose this listener", "issuer", cfg.Issuer)
+	}
+
+	km := keys.NewManager(a.store, a.sealer, keys.Options{Logger: a.log})
+	if err := km.Load(ctx); err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	}
+
+	provider, err := op.New(op.Config{
+		Issuer:          cfg.Issuer.String(),
+		Insecure:        strings.HasPrefix(cfg.Issuer.String(), "http://"),
+		CryptoKey:       a.cryptoKey,
+		AuthRequestTTL:  cfg.Tokens.AuthRequestTTL,
+		CodeTTL:         cfg.Tokens.CodeTTL,
+		AccessTokenTTL:  cfg.Tokens.AccessTokenTTL,
+		IDTokenTTL:      cfg.Tokens.IDTokenTTL,
+		RefreshTokenTTL: cfg.Tokens.RefreshTokenTTL,
+		LoginPath:       "/login",
+		LogoutPath:      "/logout",
+		Sealer:          a.sealer,
+		Logger:          a.log,
+	}, a.store, km, a.dir)
+	if err != nil {
+		return fmt.Errorf("openid provider: %w", err)
+	}
+
+	login, err := loginui.New(loginui.Options{
+		Requests:          loginRequests{provider},
+		Directory:         a.dir,
+		Sessions:          a.store,
+		Limiter:           a.store,
+		Sealer:            a.sealer,
+		Secure:            !strings.HasPrefix(cfg.Issuer.String(), "http://"),
+		SessionTTL:        cfg.Session.TTL,
+		TOTPRequired:      cfg.TOTP.Required,
+		RateLimit:         loginui.RateLimit{PerEmployee: cfg.RateLimit.PerEmployee, PerIP: cfg.RateLimit.PerIP, Window: cfg.RateLimit.Window},
+		TrustProxyHeaders: cfg.TrustProxyHeaders,
+		Logger:            a.log,
+	})
+	if err != nil {
+		return fmt.Errorf("login pages: %w", err)
+	}
+
+	if *demo {
+		if err := seedDemo(ctx, a, io.out); err != nil {
+			return fmt.Errorf("demo data: %w", err)
+		}
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/", provider.Handler())
+	for _, p := range []string{"/login", "/login/", "/logout", "/logged-out", "/static/"} {
+		mux.Handle(p, login)
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          nil,
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		sweep(ctx, a)
+	}()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	a.log.Info("gongpai serving", "version", version, "issuer", cfg.Issuer.String(), "listen", ln.Addr().String(),
+		"discovery", strings.TrimSuffix(cfg.Issuer.String(), "/")+"/.well-known/openid-configuration", "store", cfg.Store.Driver)
+	fmt.Fprintf(io.out, "gongpai is listening on %s (issuer %s)\n", ln.Addr(), cfg.Issuer)
+
+	select {
+	case err = <-serveErr:
+	case <-ctx.Done():
+		a.log.Info("shutting down")
+		shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
+		err = srv.Shutdown(shutdownCtx)
+		done()
+	}
+	cancel()
+	<-sweepDone
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// sweep reclaims expired ephemeral rows until ctx ends.
+func sweep(ctx context.Context, a *app) {
+	s, ok := a.store.(*sqlite.Store)
+	if !ok {
+		return
+	}
+	t := time.NewTicker(sweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("sweep of expired records failed", "err", err)
+			} else if n > 0 {
+				a.log.Debug("swept expired records", "count", n)
+			}
+		}
+	}
+}
+
+// loginRequests hands the provider to login-ui, converting the logout
+// request to login-ui's own type (login-ui does not import op).
+type loginRequests struct{ *op.Provider }
+
+func (p loginRequests) OpenLogoutRequest(lr string) (*loginui.LogoutRequest, error) {
+	r, err := p.Provider.OpenLogoutRequest(lr)
+	if err != nil {
+		return nil, err
+	}
+	return &loginui.LogoutRequest{RedirectURI: r.RedirectURI, Subject: r.Subject, ClientID: r.ClientID, ExpiresAt: r.ExpiresAt}, nil
+}
