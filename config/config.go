@@ -195,6 +195,10 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
 
+// InvalidField reports the field and the problem; errcode maps any error
+// with this method to E-201.
+func (e *FieldError) InvalidField() (field, message string) { return e.Field, e.Message }
+
 // Bounds that Validate enforces and messages quote.
 const (
 	maxCodeTTL      = 10 * time.Minute

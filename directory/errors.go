@@ -30,6 +30,10 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
 
+// InvalidField reports the field and the problem; errcode maps any error
+// with this method to E-201.
+func (e *FieldError) InvalidField() (field, message string) { return e.Field, e.Message }
+
 // TOTPEnrolment is a freshly generated, not yet stored TOTP key.
 type TOTPEnrolment struct {
 	Secret string // base32, no padding

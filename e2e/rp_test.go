@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -48,6 +50,10 @@ func newRelyingParty(t testing.TB, s *server, id string) *relyingParty {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /start", rp.start)
 	mux.HandleFunc("GET /callback", rp.callback)
+	mux.HandleFunc("GET /bye", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><title>signed out</title><p id="rp-bye">state=%s</p>`, html.EscapeString(r.URL.Query().Get("state")))
+	})
 	rp.srv = httptest.NewServer(mux)
 	t.Cleanup(rp.srv.Close)
 
@@ -119,6 +125,19 @@ func (rp *relyingParty) awaitCallback(t testing.TB) callback {
 		t.Fatalf("%s: no callback within 20s", rp.ID)
 		return callback{}
 	}
+}
+
+// endSessionURL is gongpai's RP-initiated logout URL for this app.
+func (rp *relyingParty) endSessionURL(t testing.TB, idToken, postLogout, state string) string {
+	t.Helper()
+	var meta struct {
+		EndSession string `json:"end_session_endpoint"`
+	}
+	if err := rp.provider.Claims(&meta); err != nil || meta.EndSession == "" {
+		t.Fatalf("discovery has no end_session_endpoint (%v)", err)
+	}
+	q := url.Values{"id_token_hint": {idToken}, "post_logout_redirect_uri": {postLogout}, "state": {state}}
+	return meta.EndSession + "?" + q.Encode()
 }
 
 // exchange redeems a code with the given PKCE verifier.

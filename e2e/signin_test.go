@@ -183,6 +183,23 @@ func TestSignInEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("RP-initiated logout ends the SSO session", func(t *testing.T) {
+		rawID, _ := tok.Extra("id_token").(string)
+		// An unregistered post_logout_redirect_uri is refused, never followed.
+		b.run(t, chromedp.Navigate(oa.endSessionURL(t, rawID, "https://evil.example/", "s1")))
+		if loc, _ := chromedp.Run(b.ctx, chromedp.Location()); strings.HasPrefix(loc, "https://evil.example") {
+			t.Fatalf("followed an unregistered post_logout_redirect_uri to %s", loc)
+		}
+		b.run(t, chromedp.Navigate(oa.endSessionURL(t, rawID, oa.srv.URL+"/bye", "s2")), visible("#rp-bye"))
+		if got := b.text(t, "#rp-bye"); got != "state=s2" {
+			t.Errorf("post-logout redirect carried %q, want state=s2", got)
+		}
+		b.run(t, chromedp.Navigate(erp.StartURL("prompt=none")), visible(selRPDone))
+		if cb := erp.awaitCallback(t); cb.Error != "login_required" {
+			t.Errorf("after logout, prompt=none gave %q, want login_required", cb.Error)
+		}
+	})
+
 	t.Run("prompt=none in a fresh browser is login_required", func(t *testing.T) {
 		fresh := newBrowser(t)
 		fresh.run(t, chromedp.Navigate(oa.StartURL("prompt=none")), visible(selRPDone))

@@ -41,6 +41,13 @@ const (
 	Internal         = "E-500"
 )
 
+// invalidField is implemented by the validation errors of directory, op and
+// config: one input field and what is wrong with it.
+type invalidField interface {
+	error
+	InvalidField() (field, message string)
+}
+
 // From translates any error into an *Error. Unknown errors become E-500
 // with a generic message: their detail belongs in the log, not the answer.
 func From(err error) *Error {
@@ -48,10 +55,11 @@ func From(err error) *Error {
 	if errors.As(err, &e) {
 		return e
 	}
-	var fe *directory.FieldError
+	var fe invalidField
 	switch {
 	case errors.As(err, &fe):
-		return &Error{Code: InvalidInput, Status: http.StatusBadRequest, Field: fe.Field, Message: fe.Message}
+		field, msg := fe.InvalidField()
+		return &Error{Code: InvalidInput, Status: http.StatusBadRequest, Field: field, Message: msg}
 	case errors.Is(err, storage.ErrNotFound):
 		return &Error{Code: NotFound, Status: http.StatusNotFound, Message: "not found"}
 	case errors.Is(err, storage.ErrConflict):

@@ -47,6 +47,10 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
 
+// InvalidField reports the field and the problem; errcode maps any error
+// with this method to E-201.
+func (e *FieldError) InvalidField() (field, message string) { return e.Field, e.Message }
+
 var clientIDPattern = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
 
 // NewClient validates spec and returns the client to store, plus its secret

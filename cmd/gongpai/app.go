@@ -110,7 +110,7 @@ func secretKey(configured []byte, cfg *config.Config, file, field string, log *s
 		if derr != nil || len(key) != seal.KeySize {
 			return nil, &errcode.Error{Code: errcode.InvalidInput, Field: field, Message: fmt.Sprintf("%s does not hold base64 of 32 bytes", path)}
 		}
-		log.Warn("DEV MODE: using a "+field+" generated into the data directory; set "+field+" explicitly in production", "file", path)
+		log.Debug("using a "+field+" generated into the data directory", "file", path)
 		return key, nil
 	case errors.Is(err, fs.ErrNotExist):
 		key := make([]byte, seal.KeySize)

@@ -33,6 +33,9 @@ func cmdServe(ctx context.Context, args []string, io stdio, env []string) error 
 	defer a.Close()
 	cfg := a.cfg
 
+	if len(cfg.MasterKey) == 0 || len(cfg.CryptoKey) == 0 {
+		a.log.Warn("DEV MODE: master_key and crypto_key come from files in the data directory, beside the data they protect; set them explicitly in production", "data_dir", cfg.DataDir)
+	}
 	if strings.HasPrefix(cfg.Issuer.String(), "http://") {
 		a.log.Warn("issuer uses plain http: allowed only because its host is loopback; never expose this listener", "issuer", cfg.Issuer)
 	}
