@@ -81,4 +81,5 @@ func (c *combined) ResetHits(ctx context.Context, key string) error {
 func (c *combined) UseTOTPStep(ctx context.Context, subject string, step int64, ttl time.Duration) error {
 	return c.ephemeral.UseTOTPStep(ctx, subject, step, ttl)
 }
+
 var _ Store = (*combined)(nil)

@@ -70,6 +70,7 @@ const (
 type Employee struct {
 	Subject      string // immutable UUID, the OIDC sub
 	EmployeeID   string // canonical, unique across the whole directory (the sign-in form has one ID field)
+	ExternalID   string // the HR system's key for the person, unique when set ("" = none); import and SCIM match on it
 	Entity       string
 	DepartmentID string
 	Name         string
@@ -117,10 +118,16 @@ type Client struct {
 	AllowedDepartments     []string // department IDs whose subtrees may sign in; empty = all
 	AllowedRoles           []string // any of these roles may sign in; empty = all
 	BackchannelLogoutURI   string
+	ServiceRoles           []string      // directory roles (hr, admin, auditor, scim) a client_credentials token of this client holds, whole-directory scope
 	AccessTokenTTL         time.Duration // 0 = server default
 	IDTokenTTL             time.Duration
 	RefreshTokenTTL        time.Duration
 	CreatedAt              time.Time
+
+	// IDTokenSignedResponseAlg is the algorithm the client wants its ID
+	// tokens signed with (RS256, ES256, EdDSA); "" = the default. Honoured
+	// while the deployment has an active key of that algorithm.
+	IDTokenSignedResponseAlg string
 }
 
 // KeyState is where a signing key is in its lifecycle.
@@ -131,6 +138,10 @@ const (
 	KeyActive  KeyState = "active"
 	KeyRetired KeyState = "retired"
 	KeyRevoked KeyState = "revoked"
+	// KeyRemoved: retired and past its retention, or a next key that
+	// was never used. The row stays (the kid is never reused, its public
+	// half still checks old id_token_hints) but its private half is wiped.
+	KeyRemoved KeyState = "removed"
 )
 
 // SigningKey is a token-signing key pair with its private half sealed.
@@ -289,8 +300,30 @@ type Durable interface {
 	Setting(ctx context.Context, key string) (string, error)
 	PutSetting(ctx context.Context, key, value string) error
 
+	// --- Signing-key events (issue 4) ---------------------------------
+	// Every key operation is recorded with its actor, time and reason. The
+	// audit log will take these over.
+
+	// RecordKeyEvent appends ev; ev.Seq is set to its position in the
+	// log (increasing, never reused).
+	RecordKeyEvent(ctx context.Context, ev *KeyEvent) error
+	// ListKeyEvents returns the events of kid, or of every key when kid is
+	// "", oldest first.
+	ListKeyEvents(ctx context.Context, kid string) ([]KeyEvent, error)
+
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// KeyEvent is one signing-key operation: created (as next or active),
+// activated, retired, removed, revoked, rewrapped.
+type KeyEvent struct {
+	Seq    int64 // set by RecordKeyEvent
+	At     time.Time
+	KID    string
+	Action string
+	Actor  string // "system:rotation", "cli:<OS user>" or --actor
+	Reason string
 }
 
 // Ephemeral is the short-lived, TTL'd state. Every record expires on its
@@ -363,4 +396,126 @@ type Identity struct {
 	DepartmentPath []string // codes from the root down to Department
 	DepartmentIDs  []string // IDs from the root down, for subtree policy checks
 	Roles          []string // sorted, distinct role names
+}
+
+// ---------------------------------------------------------------------------
+// Directory administration (issue 5): lifecycle writes, search, employee-ID
+// history, audit. Kept apart from Durable so that a backend can be brought
+// to parity on its own; sqlite implements it, storagetest covers it
+// ("DirectoryAdmin" subtests), and cmd/gongpai requires it of the store it
+// wires. Same contracts as the rest of this file (UTC, canonical codes,
+// sentinels). A backend implementing it also makes CreateEmployee and
+// UpdateEmployee treat retired employee IDs (EmployeeIDRecord) as taken:
+// an explicit one is ErrConflict, a generated one is stepped over.
+// ---------------------------------------------------------------------------
+
+// EmployeeIDRecord is an employee ID that was retired (a cross-entity
+// transfer issued a new one). A retired ID is never issued again, to
+// anyone, and never signs in.
+type EmployeeIDRecord struct {
+	EmployeeID string // canonical; unique across the directory, with the live IDs
+	Subject    string // whose it was
+	Entity     string // the entity that issued it
+	RetiredAt  time.Time
+	Reason     string
+}
+
+// EmployeeQuery selects employees. Empty fields do not filter. Results are
+// ordered by employee ID.
+type EmployeeQuery struct {
+	Entity        string         // entity code
+	EmployeeID    string         // exact employee ID
+	IDPrefix      string         // employee IDs starting with this (canonical)
+	ExternalID    string         // exact external ID
+	Name          string         // case-insensitive substring of the name (ASCII folding)
+	DepartmentIDs []string       // in any of these departments; callers expand subtrees. Non-nil and empty matches nothing.
+	Status        EmployeeStatus // one status
+	After         string         // keyset pagination: employee IDs greater than this
+	Offset        int            // skip this many (SCIM startIndex-1)
+	Limit         int            // at most this many; 0 = no limit
+}
+
+// EmployeePage is one page of a search. Total counts every match, ignoring
+// After, Offset and Limit.
+type EmployeePage struct {
+	Employees []Employee
+	Total     int
+}
+
+// EmployeeWrite is one change in an atomic batch (WriteEmployees).
+//
+// Create inserts Employee with its role Grants (their Subject is taken from
+// Employee); an empty Employee.EmployeeID is generated as CreateEmployee
+// does, from SeqKey and MakeID. Otherwise Employee replaces the stored row
+// under UpdateEmployee's compare-and-swap on Version; with ReissueID the
+// stored employee ID is first retired into the history (RetireReason) and
+// the employee gets Employee.EmployeeID, or a generated one when that is
+// empty or equal to the retired ID. Audit, when set, is appended in the
+// same transaction (its Target is filled with the final employee ID when
+// empty).
+type EmployeeWrite struct {
+	Employee     *Employee
+	Create       bool
+	ReissueID    bool
+	SeqKey       string
+	MakeID       func(n int64) (string, error)
+	RetireReason string
+	Grants       []RoleGrant
+	Audit        *AuditEvent
+}
+
+// AuditEvent records an administrative action and why it was taken.
+type AuditEvent struct {
+	ID     string // UUID
+	At     time.Time
+	Actor  string // "employee:<employee ID>" or "client:<client ID>" or "cli"
+	Action string // e.g. employee.freeze
+	Target string // the employee ID, department code, client ID … acted on
+	Reason string
+	Detail string // JSON or free text
+}
+
+// AuditQuery selects audit events, newest first.
+type AuditQuery struct {
+	Target string // "" = any
+	Before string // ID of the last event of the previous page; "" = newest
+	Limit  int    // 0 = 100
+}
+
+// DirectoryAdmin is what the directory's administrative side (package
+// directory's Manager, the admin API, import and SCIM) needs beyond
+// Durable.
+type DirectoryAdmin interface {
+	// UpdateDepartment writes d's code, name and parent. ErrNotFound when
+	// d.ID does not exist; ErrConflict on a duplicate (entity, code), a
+	// parent in another entity, or a parent that is d itself or one of its
+	// descendants (a cycle) — checked inside the write, so two concurrent
+	// moves cannot build a cycle together.
+	UpdateDepartment(ctx context.Context, d *Department) error
+	// DeleteDepartment removes an empty department. ErrConflict when it
+	// still has child departments or employees (departed ones included),
+	// ErrNotFound when absent.
+	DeleteDepartment(ctx context.Context, id string) error
+
+	EmployeeByExternalID(ctx context.Context, externalID string) (*Employee, error)
+	SearchEmployees(ctx context.Context, q EmployeeQuery) (*EmployeePage, error)
+	// WriteEmployees applies every write or none, in order, in one
+	// transaction. On success generated IDs are set on the Employees and
+	// updated Versions bumped; on failure they are untouched. ErrConflict
+	// on a duplicate or retired employee ID, a duplicate external ID or a
+	// stale version; ErrNotFound when an updated subject does not exist.
+	WriteEmployees(ctx context.Context, ws []EmployeeWrite) error
+	// EmployeeIDHistory lists the retired IDs of subject, oldest first.
+	EmployeeIDHistory(ctx context.Context, subject string) ([]EmployeeIDRecord, error)
+
+	// RevokeRoleGrant removes one grant (subject, role, department scope).
+	RevokeRoleGrant(ctx context.Context, subject, role, departmentID string) error
+
+	// UpdateClient writes every field of c but ID and CreatedAt.
+	// ErrNotFound when absent.
+	UpdateClient(ctx context.Context, c *Client) error
+	DeleteClient(ctx context.Context, id string) error
+
+	AppendAudit(ctx context.Context, ev *AuditEvent) error
+	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
 }

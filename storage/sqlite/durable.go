@@ -92,66 +92,105 @@ const maxIDSkips = 1000
 // CreateEmployee inserts e, generating its employee ID from sequence
 // seqKey when e.EmployeeID is empty. The sequence row is read and bumped in
 // the same transaction as the insert, so a failed makeID or insert leaves
-// no gap. A generated ID that an explicitly chosen ID already holds is
-// stepped over rather than failing every later onboarding.
+// no gap. A generated ID that an explicitly chosen ID (or a retired one)
+// already holds is stepped over rather than failing every later onboarding.
 func (s *Store) CreateEmployee(ctx context.Context, e *storage.Employee, seqKey string, makeID func(n int64) (string, error)) error {
-	var generated string
+	var id string
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		id := storage.CanonicalCode(e.EmployeeID)
-		if id == "" {
-			if makeID == nil {
-				return errors.New("no employee ID and no makeID")
-			}
-			var last int64
-			err := tx.QueryRowContext(ctx, `SELECT value FROM sequences WHERE key = ?`, seqKey).Scan(&last)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return err
-			}
-			n := last + 1
-			for ; ; n++ {
-				if n > last+maxIDSkips {
-					return fmt.Errorf("%d generated employee IDs in a row already taken: %w", maxIDSkips, storage.ErrConflict)
-				}
-				raw, err := makeID(n)
-				if err != nil {
-					return fmt.Errorf("make employee ID: %w", err)
-				}
-				id = storage.CanonicalCode(raw)
-				var taken bool
-				if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM employees WHERE employee_id = ?)`, id).Scan(&taken); err != nil {
-					return err
-				}
-				if !taken {
-					break
-				}
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO sequences (key, value) VALUES (?, ?)
-				ON CONFLICT (key) DO UPDATE SET value = excluded.value`, seqKey, n); err != nil {
-				return err
-			}
-			generated = id
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO employees (subject, employee_id, entity, department_id, name, email, title,
-			status, password_hash, totp_secret, version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			e.Subject, id, storage.CanonicalCode(e.Entity), nullable(e.DepartmentID), e.Name, e.Email, e.Title,
-			string(e.Status), e.PasswordHash, e.TOTPSecret, e.Version, micros(e.CreatedAt), micros(e.UpdatedAt))
+		var err error
+		id, err = insertEmployee(ctx, tx, e, seqKey, makeID)
 		return err
 	})
 	if err != nil {
 		return wrap(ctx, "create employee", err)
 	}
-	if generated != "" {
-		e.EmployeeID = generated
+	if e.EmployeeID == "" {
+		e.EmployeeID = id
 	}
 	return nil
 }
 
-const employeeCols = `subject, employee_id, entity, department_id, name, email, title, status, password_hash,
+// allocateID takes the next free number of sequence seqKey and returns the
+// ID makeID renders for it, stepping over IDs already taken (live or
+// retired). The sequence row is bumped inside tx.
+func allocateID(ctx context.Context, tx txer, seqKey string, makeID func(n int64) (string, error)) (string, error) {
+	if makeID == nil {
+		return "", errors.New("no employee ID and no makeID")
+	}
+	var last int64
+	err := tx.QueryRowContext(ctx, `SELECT value FROM sequences WHERE key = ?`, seqKey).Scan(&last)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", err
+	}
+	for n := last + 1; ; n++ {
+		if n > last+maxIDSkips {
+			return "", fmt.Errorf("%d generated employee IDs in a row already taken: %w", maxIDSkips, storage.ErrConflict)
+		}
+		raw, err := makeID(n)
+		if err != nil {
+			return "", fmt.Errorf("make employee ID: %w", err)
+		}
+		id := storage.CanonicalCode(raw)
+		taken, err := idTaken(ctx, tx, id)
+		if err != nil {
+			return "", err
+		}
+		if taken {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sequences (key, value) VALUES (?, ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, seqKey, n); err != nil {
+			return "", err
+		}
+		return id, nil
+	}
+}
+
+// idTaken reports whether id is a live or a retired employee ID.
+func idTaken(ctx context.Context, tx txer, id string) (bool, error) {
+	var taken bool
+	err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM employees WHERE employee_id = ?)
+		OR EXISTS (SELECT 1 FROM employee_id_history WHERE employee_id = ?)`, id, id).Scan(&taken)
+	return taken, err
+}
+
+// retiredID refuses an explicitly chosen ID that was retired.
+func retiredID(ctx context.Context, tx txer, id string) error {
+	var retired bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM employee_id_history WHERE employee_id = ?)`, id).Scan(&retired); err != nil {
+		return err
+	}
+	if retired {
+		return fmt.Errorf("employee ID %s was retired: %w", id, storage.ErrConflict)
+	}
+	return nil
+}
+
+// insertEmployee inserts e inside tx and returns its (possibly generated)
+// canonical employee ID; e itself is not modified.
+func insertEmployee(ctx context.Context, tx txer, e *storage.Employee, seqKey string, makeID func(n int64) (string, error)) (string, error) {
+	id := storage.CanonicalCode(e.EmployeeID)
+	var err error
+	if id == "" {
+		if id, err = allocateID(ctx, tx, seqKey, makeID); err != nil {
+			return "", err
+		}
+	} else if err := retiredID(ctx, tx, id); err != nil {
+		return "", err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO employees (subject, employee_id, external_id, entity, department_id, name, email,
+		title, status, password_hash, totp_secret, version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.Subject, id, nullable(e.ExternalID), storage.CanonicalCode(e.Entity), nullable(e.DepartmentID), e.Name, e.Email, e.Title,
+		string(e.Status), e.PasswordHash, e.TOTPSecret, e.Version, micros(e.CreatedAt), micros(e.UpdatedAt))
+	return id, err
+}
+
+const employeeCols = `subject, employee_id, external_id, entity, department_id, name, email, title, status, password_hash,
 	totp_secret, version, created_at, updated_at`
 
 func scanEmployee(r rowScanner, e *storage.Employee) error {
 	var status string
-	err := r.Scan(&e.Subject, &e.EmployeeID, &e.Entity, strCol{&e.DepartmentID}, &e.Name, &e.Email, &e.Title, &status,
+	err := r.Scan(&e.Subject, &e.EmployeeID, strCol{&e.ExternalID}, &e.Entity, strCol{&e.DepartmentID}, &e.Name, &e.Email, &e.Title, &status,
 		&e.PasswordHash, &e.TOTPSecret, &e.Version, timeCol{&e.CreatedAt}, timeCol{&e.UpdatedAt})
 	e.Status = storage.EmployeeStatus(status)
 	return err
@@ -190,17 +229,7 @@ func (s *Store) ListEmployees(ctx context.Context) ([]storage.Employee, error) {
 // the subject does not exist, ErrConflict on a stale version or a taken
 // employee ID.
 func (s *Store) UpdateEmployee(ctx context.Context, e *storage.Employee) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE employees SET employee_id = ?, entity = ?, department_id = ?, name = ?,
-			email = ?, title = ?, status = ?, password_hash = ?, totp_secret = ?, updated_at = ?, version = version + 1
-			WHERE subject = ? AND version = ?`,
-			storage.CanonicalCode(e.EmployeeID), storage.CanonicalCode(e.Entity), nullable(e.DepartmentID), e.Name,
-			e.Email, e.Title, string(e.Status), e.PasswordHash, e.TOTPSecret, micros(e.UpdatedAt), e.Subject, e.Version)
-		if err != nil {
-			return err
-		}
-		return versionCheck(ctx, tx, res, `SELECT EXISTS (SELECT 1 FROM employees WHERE subject = ?)`, e.Subject)
-	})
+	err := s.write(ctx, func(tx *sql.Tx) error { return updateEmployee(ctx, tx, e) })
 	if err != nil {
 		return wrap(ctx, "update employee", err)
 	}
@@ -208,9 +237,27 @@ func (s *Store) UpdateEmployee(ctx context.Context, e *storage.Employee) error {
 	return nil
 }
 
+// updateEmployee is UpdateEmployee's compare-and-swap inside tx; it does
+// not bump e.Version (the caller does once the transaction commits).
+func updateEmployee(ctx context.Context, tx txer, e *storage.Employee) error {
+	id := storage.CanonicalCode(e.EmployeeID)
+	if err := retiredID(ctx, tx, id); err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE employees SET employee_id = ?, external_id = ?, entity = ?, department_id = ?,
+		name = ?, email = ?, title = ?, status = ?, password_hash = ?, totp_secret = ?, updated_at = ?, version = version + 1
+		WHERE subject = ? AND version = ?`,
+		id, nullable(e.ExternalID), storage.CanonicalCode(e.Entity), nullable(e.DepartmentID), e.Name,
+		e.Email, e.Title, string(e.Status), e.PasswordHash, e.TOTPSecret, micros(e.UpdatedAt), e.Subject, e.Version)
+	if err != nil {
+		return err
+	}
+	return versionCheck(ctx, tx, res, `SELECT EXISTS (SELECT 1 FROM employees WHERE subject = ?)`, e.Subject)
+}
+
 // versionCheck turns a compare-and-swap UPDATE that changed nothing into
 // ErrConflict when the row exists (stale version) or ErrNotFound.
-func versionCheck(ctx context.Context, tx *sql.Tx, res sql.Result, exists string, key string) error {
+func versionCheck(ctx context.Context, tx txer, res sql.Result, exists string, key string) error {
 	ok, err := affected(res)
 	if err != nil || ok {
 		return err
@@ -254,24 +301,26 @@ func (s *Store) RoleGrants(ctx context.Context, subject string) ([]storage.RoleG
 func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO clients (id, name, secret_hash, public, redirect_uris,
 		post_logout_redirect_uris, grant_types, scopes, access_token_format, require_mfa, allowed_departments,
-		allowed_roles, backchannel_logout_uri, access_token_ttl, id_token_ttl, refresh_token_ttl, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		allowed_roles, backchannel_logout_uri, service_roles, access_token_ttl, id_token_ttl, refresh_token_ttl, created_at,
+		id_token_signed_response_alg)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, c.SecretHash, c.Public, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), list(c.GrantTypes),
 		list(c.Scopes), string(c.AccessTokenFormat), c.RequireMFA, list(c.AllowedDepartments), list(c.AllowedRoles),
-		c.BackchannelLogoutURI, int64(c.AccessTokenTTL), int64(c.IDTokenTTL), int64(c.RefreshTokenTTL), micros(c.CreatedAt))
+		c.BackchannelLogoutURI, list(c.ServiceRoles), int64(c.AccessTokenTTL), int64(c.IDTokenTTL), int64(c.RefreshTokenTTL), micros(c.CreatedAt),
+		c.IDTokenSignedResponseAlg)
 	return wrap(ctx, "create client", err)
 }
 
 const clientCols = `id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris, grant_types, scopes,
-	access_token_format, require_mfa, allowed_departments, allowed_roles, backchannel_logout_uri, access_token_ttl,
-	id_token_ttl, refresh_token_ttl, created_at`
+	access_token_format, require_mfa, allowed_departments, allowed_roles, backchannel_logout_uri, service_roles,
+	access_token_ttl, id_token_ttl, refresh_token_ttl, created_at, id_token_signed_response_alg`
 
 func scanClient(r rowScanner, c *storage.Client) error {
 	var format string
 	err := r.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public, listCol{&c.RedirectURIs}, listCol{&c.PostLogoutRedirectURIs},
 		listCol{&c.GrantTypes}, listCol{&c.Scopes}, &format, &c.RequireMFA, listCol{&c.AllowedDepartments},
-		listCol{&c.AllowedRoles}, &c.BackchannelLogoutURI, &c.AccessTokenTTL, &c.IDTokenTTL, &c.RefreshTokenTTL,
-		timeCol{&c.CreatedAt})
+		listCol{&c.AllowedRoles}, &c.BackchannelLogoutURI, listCol{&c.ServiceRoles}, &c.AccessTokenTTL, &c.IDTokenTTL, &c.RefreshTokenTTL,
+		timeCol{&c.CreatedAt}, &c.IDTokenSignedResponseAlg)
 	c.AccessTokenFormat = storage.AccessTokenFormat(format)
 	return err
 }

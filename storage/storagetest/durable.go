@@ -41,6 +41,9 @@ var durableTests = []durableTest{
 	{"ClientList", testClientList},
 	{"SigningKeyRoundTrip", testSigningKeyRoundTrip},
 	{"SigningKeyCompareAndSwap", testSigningKeyCAS},
+	{"SigningKeyRemovedState", testSigningKeyRemovedState},
+	{"KeyEvents", testKeyEvents},
+	{"RaceRecordKeyEvent", testRaceRecordKeyEvent},
 	{"RefreshTokenRoundTrip", testRefreshTokenRoundTrip},
 	{"RefreshTokenMissingAndExpired", testRefreshTokenMissingAndExpired},
 	{"RefreshTokenRotate", testRefreshTokenRotate},
@@ -558,6 +561,8 @@ func fullClient(c *clock, id string) *storage.Client {
 		IDTokenTTL:             time.Hour,
 		RefreshTokenTTL:        720 * time.Hour,
 		CreatedAt:              c.local(0),
+
+		IDTokenSignedResponseAlg: "ES256",
 	}
 }
 

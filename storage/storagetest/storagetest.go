@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T, now func() time.Time) storage.Sto
 			})
 		}
 	})
+	runAdmin(t, open)
 	RunEphemeral(t, func(t *testing.T, now func() time.Time) storage.Ephemeral { return open(t, now) })
 }
 
