@@ -23,8 +23,17 @@ import (
 // memStore is the three methods keys.Store needs, in memory, with the
 // version compare-and-swap the real backends implement.
 type memStore struct {
-	mu   sync.Mutex
-	keys []storage.SigningKey
+	mu     sync.Mutex
+	keys   []storage.SigningKey
+	events []storage.KeyEvent
+}
+
+func (s *memStore) RecordKeyEvent(_ context.Context, ev *storage.KeyEvent) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ev.Seq = int64(len(s.events) + 1)
+	s.events = append(s.events, *ev)
+	return nil
 }
 
 func (s *memStore) CreateSigningKey(_ context.Context, k *storage.SigningKey) error {
@@ -90,7 +99,7 @@ func TestGenerateSealLoadRoundTrip(t *testing.T) {
 			store := &memStore{}
 			sealer := newSealer(t)
 
-			m1 := keys.NewManager(store, sealer, keys.Options{Algorithm: tt.alg})
+			m1 := keys.NewManager(store, sealer, keys.Options{Policy: keys.Policy{Algorithms: []string{tt.alg}}})
 			if err := m1.Load(ctx); err != nil {
 				t.Fatalf("first Load: %v", err)
 			}
@@ -131,7 +140,7 @@ func TestGenerateSealLoadRoundTrip(t *testing.T) {
 
 			// A second manager (another replica, or a restart) loads the same
 			// key and generates nothing.
-			m2 := keys.NewManager(store, sealer, keys.Options{Algorithm: tt.alg})
+			m2 := keys.NewManager(store, sealer, keys.Options{Policy: keys.Policy{Algorithms: []string{tt.alg}}})
 			if err := m2.Load(ctx); err != nil {
 				t.Fatalf("second Load: %v", err)
 			}
@@ -171,10 +180,10 @@ func TestGenerateSealLoadRoundTrip(t *testing.T) {
 func TestLoadWrongMasterKey(t *testing.T) {
 	ctx := context.Background()
 	store := &memStore{}
-	if err := keys.NewManager(store, newSealer(t), keys.Options{Algorithm: keys.ES256}).Load(ctx); err != nil {
+	if err := keys.NewManager(store, newSealer(t), keys.Options{Policy: keys.Policy{Algorithms: []string{keys.ES256}}}).Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	m := keys.NewManager(store, newSealer(t), keys.Options{Algorithm: keys.ES256})
+	m := keys.NewManager(store, newSealer(t), keys.Options{Policy: keys.Policy{Algorithms: []string{keys.ES256}}})
 	err := m.Load(ctx)
 	if err == nil {
 		t.Fatal("Load with the wrong master key succeeded")
@@ -200,7 +209,7 @@ func TestActiveSelection(t *testing.T) {
 	mk := func(t *testing.T, state storage.KeyState, activates time.Time) storage.SigningKey {
 		t.Helper()
 		s := &memStore{}
-		m := keys.NewManager(s, sealer, keys.Options{Algorithm: keys.ES256, Now: func() time.Time { return activates }})
+		m := keys.NewManager(s, sealer, keys.Options{Policy: keys.Policy{Algorithms: []string{keys.ES256}}, Now: func() time.Time { return activates }})
 		if err := m.Load(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -213,6 +222,7 @@ func TestActiveSelection(t *testing.T) {
 	next := mk(t, storage.KeyNext, now.Add(time.Hour))
 	due := mk(t, storage.KeyNext, now.Add(-time.Minute))
 	retired := mk(t, storage.KeyRetired, now.Add(-72*time.Hour))
+	retired.RetiresAt = now.Add(-time.Hour) // within the retention: still published
 	revoked := mk(t, storage.KeyRevoked, now.Add(-30*time.Minute))
 
 	tests := []struct {
@@ -230,7 +240,7 @@ func TestActiveSelection(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := &memStore{keys: slices.Clone(tt.keys)}
-			m := keys.NewManager(s, sealer, keys.Options{Algorithm: keys.ES256, Now: func() time.Time { return now }})
+			m := keys.NewManager(s, sealer, keys.Options{Policy: keys.Policy{Algorithms: []string{keys.ES256}}, Now: func() time.Time { return now }})
 			if err := m.Load(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -266,13 +276,13 @@ func TestLoadGeneratesWhenOnlyFutureKeys(t *testing.T) {
 	now := time.Now()
 	sealer := newSealer(t)
 	s := &memStore{}
-	future := keys.NewManager(s, sealer, keys.Options{Algorithm: keys.EdDSA, Now: func() time.Time { return now.Add(time.Hour) }})
+	future := keys.NewManager(s, sealer, keys.Options{Policy: keys.Policy{Algorithms: []string{keys.EdDSA}}, Now: func() time.Time { return now.Add(time.Hour) }})
 	if err := future.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
 	s.keys[0].State = storage.KeyNext
 
-	m := keys.NewManager(s, sealer, keys.Options{Algorithm: keys.EdDSA, Now: func() time.Time { return now }})
+	m := keys.NewManager(s, sealer, keys.Options{Policy: keys.Policy{Algorithms: []string{keys.EdDSA}}, Now: func() time.Time { return now }})
 	if err := m.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +296,7 @@ func TestLoadGeneratesWhenOnlyFutureKeys(t *testing.T) {
 }
 
 func TestUnsupportedAlgorithm(t *testing.T) {
-	m := keys.NewManager(&memStore{}, newSealer(t), keys.Options{Algorithm: "HS256"})
+	m := keys.NewManager(&memStore{}, newSealer(t), keys.Options{Policy: keys.Policy{Algorithms: []string{"HS256"}}})
 	if err := m.Load(context.Background()); err == nil || !strings.Contains(err.Error(), "HS256") {
 		t.Fatalf("Load with HS256 = %v; want an error naming it", err)
 	}

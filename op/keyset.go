@@ -3,8 +3,10 @@ package op
 import (
 	"context"
 	"crypto"
+	"fmt"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/gongpai/gongpai/keys"
@@ -33,9 +35,12 @@ func (k publicKey) Use() string { return k.jwk.Use }
 func (k publicKey) Key() any    { return k.jwk.Key }
 
 // SigningKey implements op.Storage: a pointer load, the key was unsealed at
-// keys.Manager.Load.
+// keys.Manager.Load. zitadel does not tell it the client, so the token
+// handlers put the client's id_token_signed_response_alg into ctx
+// (withSigningAlg); the active key of that algorithm signs when there is
+// one, the default signer otherwise.
 func (p *Provider) SigningKey(ctx context.Context) (zop.SigningKey, error) {
-	kid, alg, key := p.keys.Active()
+	kid, alg, key := p.keys.Signer(signingAlgFrom(ctx))
 	if key == nil {
 		return nil, p.serverErr(ctx, "signing key", keys.ErrNoSigningKey)
 	}
@@ -52,8 +57,9 @@ func (p *Provider) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorit
 	return out, nil
 }
 
-// KeySet implements op.Storage: what zitadel verifies id_token_hints and
-// JWT access tokens against, the same set /keys publishes.
+// KeySet implements op.Storage: the published keys. zitadel's own
+// verifiers do not use it (they get verificationKeySet, which reloads on
+// an unknown kid); /keys is served by serveJWKS.
 func (p *Provider) KeySet(context.Context) ([]zop.Key, error) {
 	pub := p.keys.Published()
 	out := make([]zop.Key, len(pub))
@@ -61,4 +67,43 @@ func (p *Provider) KeySet(context.Context) ([]zop.Key, error) {
 		out[i] = publicKey{k}
 	}
 	return out, nil
+}
+
+// signingAlgKey carries a client's id_token_signed_response_alg from the
+// token handler to SigningKey.
+type signingAlgKey struct{}
+
+// withSigningAlg records the algorithm client c asked for (if any) for the
+// tokens minted under ctx. It applies to the ID token and to a JWT access
+// token alike: zitadel asks SigningKey for both without saying which.
+func withSigningAlg(ctx context.Context, c zop.Client) context.Context {
+	if cl, ok := c.(*client); ok && cl.c.IDTokenSignedResponseAlg != "" {
+		return context.WithValue(ctx, signingAlgKey{}, cl.c.IDTokenSignedResponseAlg)
+	}
+	return ctx
+}
+
+func signingAlgFrom(ctx context.Context) string {
+	alg, _ := ctx.Value(signingAlgKey{}).(string)
+	return alg
+}
+
+// verificationKeySet is the oidc.KeySet zitadel's verifiers (id_token_hint,
+// JWT access tokens at userinfo, introspection and revocation) check
+// signatures with. Unlike zitadel's OpenIDKeySet it sees the token's kid,
+// so an unknown kid (a key another replica just activated) makes the key
+// manager re-read the store once, rate-limited; and a revoked key is in no
+// set, so tokens it signed are refused at once.
+type verificationKeySet struct {
+	keys  *keys.Manager
+	hints bool // id_token_hints: removed (never revoked) keys still count
+}
+
+func (s verificationKeySet) VerifySignature(ctx context.Context, jws *jose.JSONWebSignature) ([]byte, error) {
+	kid, alg := oidc.GetKeyIDAndAlg(jws)
+	key, err := oidc.FindMatchingKey(kid, oidc.KeyUseSignature, alg, s.keys.VerificationKeys(ctx, kid, s.hints)...)
+	if err != nil {
+		return nil, fmt.Errorf("invalid signature: %w", err)
+	}
+	return jws.Verify(&key)
 }

@@ -118,3 +118,18 @@ func SealedUnder(sealed []byte) string {
 	}
 	return parts[1]
 }
+
+// WithSealingKey returns a Sealer that seals under key and opens under key
+// and every key of s: what re-sealing with a new master key needs.
+func (s *Sealer) WithSealingKey(key []byte) (*Sealer, error) {
+	n, err := New(key)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range s.keys {
+		if k.id != n.keys[0].id {
+			n.keys = append(n.keys, k)
+		}
+	}
+	return n, nil
+}
