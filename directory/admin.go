@@ -99,6 +99,7 @@ func (d *Directory) CreateDepartment(ctx context.Context, entity, code, name, pa
 type Onboarding struct {
 	Entity, Department string // codes
 	EmployeeID         string // "" = generate from the entity's rule
+	ExternalID         string // the HR system's key for the person; "" = none
 	Name, Email, Title string
 	Password           string
 	TOTPSeed           string    // base32 seed of a hardware token: enrolled at once; "" = enrol at first sign-in
@@ -110,8 +111,44 @@ type Onboarding struct {
 // it), and the "employee" role. Invalid input is one or more *FieldError;
 // a duplicate employee ID wraps storage.ErrConflict.
 func (d *Directory) Onboard(ctx context.Context, in Onboarding) (*storage.Employee, error) {
+	p, err := d.prepareOnboard(ctx, in, true)
+	if err != nil {
+		return nil, err
+	}
+	e := p.employee
+	if err := d.store.CreateEmployee(ctx, e, p.seqKey, p.makeID); err != nil {
+		return nil, onboardErr(err, e, p.seqKey)
+	}
+	if err := d.store.GrantRole(ctx, &storage.RoleGrant{Subject: e.Subject, Role: RoleEmployee, CreatedAt: e.CreatedAt}); err != nil {
+		return e, fmt.Errorf("directory: %s onboarded but granting role %s failed: %w", e.EmployeeID, RoleEmployee, err)
+	}
+	return e, nil
+}
+
+func onboardErr(err error, e *storage.Employee, seqKey string) error {
+	if fe := (*FieldError)(nil); errors.As(err, &fe) {
+		return fe
+	}
+	return fmt.Errorf("directory: onboarding %s: %w", cmp.Or(e.EmployeeID, seqKey), err)
+}
+
+// prepared is a validated onboarding, ready to be written: the employee
+// (employee ID empty when it is to be generated) and the sequence to
+// generate it from.
+type prepared struct {
+	employee *storage.Employee
+	seqKey   string
+	makeID   func(n int64) (string, error)
+}
+
+// prepareOnboard validates in and builds the employee to insert. With
+// needPassword false an empty password is allowed and leaves the employee
+// without one (batch import, SCIM): they cannot sign in until an
+// administrator resets it.
+func (d *Directory) prepareOnboard(ctx context.Context, in Onboarding, needPassword bool) (*prepared, error) {
 	in.Entity, in.Department = storage.CanonicalCode(in.Entity), storage.CanonicalCode(in.Department)
 	in.EmployeeID = storage.CanonicalCode(in.EmployeeID)
+	in.ExternalID = strings.TrimSpace(in.ExternalID)
 	in.Name, in.Email, in.Title = strings.TrimSpace(in.Name), strings.TrimSpace(in.Email), strings.TrimSpace(in.Title)
 	if in.HireDate.IsZero() {
 		in.HireDate = d.now()
@@ -125,13 +162,11 @@ func (d *Directory) Onboard(ctx context.Context, in Onboarding) (*storage.Employ
 	if in.Department == "" {
 		errs = append(errs, &FieldError{Field: "department", Message: "is required"})
 	}
-	errs = append(errs, checkName("name", in.Name, true), checkName("title", in.Title, false))
-	if in.Email != "" {
-		if a, err := mail.ParseAddress(in.Email); err != nil || a.Address != in.Email {
-			errs = append(errs, &FieldError{Field: "email", Message: fmt.Sprintf("%q is not a plain e-mail address", in.Email)})
-		}
+	errs = append(errs, checkName("name", in.Name, true), checkName("title", in.Title, false), checkEmail(in.Email),
+		checkExternalID(in.ExternalID))
+	if needPassword || in.Password != "" {
+		errs = append(errs, checkPasswordPolicy(in.Password, in.EmployeeID))
 	}
-	errs = append(errs, checkPasswordPolicy(in.Password, in.EmployeeID))
 	var seed string
 	if in.TOTPSeed != "" {
 		var err error
@@ -147,43 +182,26 @@ func (d *Directory) Onboard(ctx context.Context, in Onboarding) (*storage.Employ
 	if err != nil {
 		return nil, notFoundAs(err, "entity", fmt.Sprintf("no legal entity %q", in.Entity))
 	}
-	rule, err := ParseRule(ent.IDRule)
-	if err != nil {
-		return nil, fmt.Errorf("directory: entity %s has a bad ID rule: %w", ent.Code, err)
-	}
 	dept, err := d.store.DepartmentByCode(ctx, ent.Code, in.Department)
 	if err != nil {
 		return nil, notFoundAs(err, "department", fmt.Sprintf("no department %q in entity %s", in.Department, ent.Code))
 	}
-	vars := RuleVars{Entity: ent.Code, Dept: dept.Code, Date: in.HireDate}
-
-	var seqKey string
-	var makeID func(n int64) (string, error)
-	if in.EmployeeID == "" {
-		seqKey = rule.SequenceKey(vars)
-		makeID = func(n int64) (string, error) {
-			if n < 1 || n > rule.MaxSeq() {
-				return "", fmt.Errorf("directory: sequence %s is exhausted: number %d does not fit %s", seqKey, n, rule)
-			}
-			id := rule.Format(vars, n)
-			// The policy check above could not see a generated ID.
-			if err := checkPasswordPolicy(in.Password, id); err != nil {
-				return "", err
-			}
-			return id, nil
-		}
-	} else if err := rule.Match(in.EmployeeID, vars); err != nil {
-		return nil, &FieldError{Field: "employee_id", Message: err.Error()}
+	p := &prepared{}
+	if err := d.assignID(ent, dept, in.EmployeeID, in.HireDate, in.Password, p); err != nil {
+		return nil, err
 	}
 
-	hash, err := d.hasher.hash(ctx, in.Password)
-	if err != nil {
-		return nil, err
+	var hash string
+	if in.Password != "" {
+		if hash, err = d.hasher.hash(ctx, in.Password); err != nil {
+			return nil, err
+		}
 	}
 	now := d.now().UTC()
 	e := &storage.Employee{
 		Subject:      uuid.NewString(),
 		EmployeeID:   in.EmployeeID,
+		ExternalID:   in.ExternalID,
 		Entity:       ent.Code,
 		DepartmentID: dept.ID,
 		Name:         in.Name,
@@ -191,6 +209,7 @@ func (d *Directory) Onboard(ctx context.Context, in Onboarding) (*storage.Employ
 		Title:        in.Title,
 		Status:       storage.StatusActive,
 		PasswordHash: hash,
+		Version:      1,
 		CreatedAt:    now,
 		UpdatedAt:    now,
 	}
@@ -201,16 +220,61 @@ func (d *Directory) Onboard(ctx context.Context, in Onboarding) (*storage.Employ
 			return nil, err
 		}
 	}
-	if err := d.store.CreateEmployee(ctx, e, seqKey, makeID); err != nil {
-		if fe := (*FieldError)(nil); errors.As(err, &fe) {
-			return nil, fe
+	p.employee = e
+	return p, nil
+}
+
+// assignID checks a given employee ID against the entity's rule, or, when
+// id is empty, sets p's sequence and ID maker from the rule. date feeds
+// {yyyy}, {yy} and {mm}; a non-empty password is checked against each
+// generated ID (the policy refuses a password equal to the ID).
+func (d *Directory) assignID(ent *storage.LegalEntity, dept *storage.Department, id string, date time.Time, password string, p *prepared) error {
+	rule, err := ParseRule(ent.IDRule)
+	if err != nil {
+		return fmt.Errorf("directory: entity %s has a bad ID rule: %w", ent.Code, err)
+	}
+	vars := RuleVars{Entity: ent.Code, Dept: dept.Code, Date: date}
+	if id != "" {
+		if err := rule.Match(id, vars); err != nil {
+			return &FieldError{Field: "employee_id", Message: err.Error()}
 		}
-		return nil, fmt.Errorf("directory: onboarding %s: %w", cmp.Or(e.EmployeeID, seqKey), err)
+		return nil
 	}
-	if err := d.store.GrantRole(ctx, &storage.RoleGrant{Subject: e.Subject, Role: RoleEmployee, CreatedAt: now}); err != nil {
-		return e, fmt.Errorf("directory: %s onboarded but granting role %s failed: %w", e.EmployeeID, RoleEmployee, err)
+	seqKey := rule.SequenceKey(vars)
+	p.seqKey = seqKey
+	p.makeID = func(n int64) (string, error) {
+		if n < 1 || n > rule.MaxSeq() {
+			return "", fmt.Errorf("directory: sequence %s is exhausted: number %d does not fit %s", seqKey, n, rule)
+		}
+		id := rule.Format(vars, n)
+		if password != "" {
+			// The policy check could not see a generated ID.
+			if err := checkPasswordPolicy(password, id); err != nil {
+				return "", err
+			}
+		}
+		return id, nil
 	}
-	return e, nil
+	return nil
+}
+
+func checkEmail(email string) error {
+	if email == "" {
+		return nil
+	}
+	if a, err := mail.ParseAddress(email); err != nil || a.Address != email {
+		return &FieldError{Field: "email", Message: fmt.Sprintf("%q is not a plain e-mail address", email)}
+	}
+	return nil
+}
+
+const maxExternalIDLen = 128
+
+func checkExternalID(id string) error {
+	if len(id) > maxExternalIDLen {
+		return &FieldError{Field: "external_id", Message: fmt.Sprintf("must be at most %d bytes", maxExternalIDLen)}
+	}
+	return nil
 }
 
 // GrantRole gives the employee a role, scoped to the subtree of

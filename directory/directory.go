@@ -192,6 +192,11 @@ func (d *Directory) Identity(ctx context.Context, subject string) (*storage.Iden
 // parameters is upgraded on success.
 func (d *Directory) CheckPassword(ctx context.Context, employeeID, password string) (*storage.Employee, error) {
 	e, err := d.store.EmployeeByEmployeeID(ctx, storage.CanonicalCode(employeeID))
+	if err == nil && e.PasswordHash == "" {
+		// Imported without a password: nothing can match until an
+		// administrator sets one. Answer exactly as for an unknown ID.
+		err = storage.ErrNotFound
+	}
 	if errors.Is(err, storage.ErrNotFound) {
 		dummy, derr := d.dummyHash()
 		if derr != nil {

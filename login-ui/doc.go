@@ -43,8 +43,9 @@
 // password.
 //
 // Before the session is used, the client's access policy (departments by
-// subtree, roles) is applied; an employee it excludes is sent back to the
-// app with access_denied.
+// subtree, roles) is applied; an employee it excludes sees a page saying so
+// (E-102) that sends them back to the app with access_denied, by a link and
+// after a pause.
 //
 // # Sign-out
 //

@@ -158,7 +158,7 @@ func (h *handler) complete(w http.ResponseWriter, r *http.Request, fc *flowCtx, 
 	}
 	if !allowed {
 		h.log.InfoContext(ctx, "login-ui: employee not allowed by client policy", "client", fc.client.ID, "sub", s.Subject)
-		h.errorRedirect(w, r, fc, "access_denied", "the employee may not use this application", status)
+		h.notAllowed(w, r, fc)
 		return
 	}
 	if err := h.o.Sessions.AddSessionClient(ctx, s.ID, fc.client.ID); err != nil {
@@ -200,6 +200,33 @@ func (h *handler) allowed(ctx context.Context, c *storage.Client, subject string
 		return false, nil
 	}
 	return true, nil
+}
+
+// notAllowed ends the request with access_denied for the app, but first
+// tells the employee why (E-102) on a page of ours that links on to the
+// app and goes there by itself after a pause: they are signed in, they
+// just may not use this app.
+func (h *handler) notAllowed(w http.ResponseWriter, r *http.Request, fc *flowCtx) {
+	to, err := h.o.Requests.ErrorRedirect(r.Context(), fc.ar.ID, "access_denied", "the employee may not use this application")
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			h.renderError(w, r, fc.lang, http.StatusBadRequest, "err_expired", "")
+			return
+		}
+		h.internalError(w, r, fc.lang, "error redirect", err)
+		return
+	}
+	name := fc.client.Name
+	if name == "" {
+		name = fc.client.ID
+	}
+	p := &page{Lang: fc.lang, ErrorCode: errcode.PermissionDenied, ClientName: name, ContinueURL: to}
+	p.Title = p.T("err_not_allowed_title")
+	p.Error = p.T("err_not_allowed", name)
+	// The HTML Refresh header: a <meta> would need the URL in an attribute
+	// html/template (rightly) refuses to fill.
+	w.Header().Set("Refresh", "10; url="+to)
+	h.render(w, r, http.StatusForbidden, "error", p)
 }
 
 func (h *handler) errorRedirect(w http.ResponseWriter, r *http.Request, fc *flowCtx, oauthErr, desc string, status int) {

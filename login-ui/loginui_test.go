@@ -454,8 +454,8 @@ func TestSilentSSOConditions(t *testing.T) {
 			status: http.StatusOK, body: "Sign in to Wiki"},
 		{name: "session expired", client: "wiki", cookie: true, setup: func(h *harness) { h.clock.Add(11 * time.Hour) },
 			status: http.StatusOK, body: "Sign in to Wiki"},
-		{name: "client policy excludes employee", client: "hrtool", cookie: true,
-			status: http.StatusFound, location: "https://hr.test/cb?error=access_denied"},
+		{name: "client policy excludes employee: a page that says so, linking on with access_denied", client: "hrtool", cookie: true,
+			status: http.StatusForbidden, body: `href="https://hr.test/cb?error=access_denied`},
 		{name: "client policy admits employee", client: "hrtool", cookie: true,
 			setup: func(h *harness) {
 				h.dir.identity[aliceSb] = &storage.Identity{Subject: aliceSb, Roles: []string{"employee", "hr"}}

@@ -52,6 +52,10 @@ type page struct {
 	// logout
 	LR string
 
+	// ContinueURL is where an error page sends the browser on (the app's
+	// redirect URI carrying an OAuth error), by link and after a pause.
+	ContinueURL string
+
 	// formTargets are the URLs a form's redirect chain may end at; their
 	// origins join form-action.
 	formTargets []string
