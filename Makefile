@@ -23,9 +23,10 @@ test: ## every test: unit, storage conformance, end-to-end with chromium
 test-race: ## every test under the race detector
 	$(GO) test -race -count=1 -timeout 15m ./...
 
-bench: ## benchmarks (sign-in, silent SSO, token endpoint); prints figures
+bench: ## benchmarks (sign-in, silent SSO, token endpoint, 100k-employee import); prints figures
 	$(GO) test -run '^$$' -bench 'SignIn' -benchtime 30x ./e2e/...
 	$(GO) test -run '^$$' -bench 'SilentSSO' -benchtime 3s ./e2e/...
+	$(GO) test -run '^$$' -bench 'Import100k' -benchtime 1x -benchmem ./directory/
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gongpai/gongpai/keys"
 )
 
 // Config is everything `gongpai serve` can be told. The yaml tag of each
@@ -44,6 +46,17 @@ type Config struct {
 	// library (base64 of 32 bytes); CryptoKeyFile as for MasterKeyFile.
 	CryptoKey     Key    `yaml:"crypto_key" redact:"true"`
 	CryptoKeyFile string `yaml:"crypto_key_file"`
+	// PreviousMasterKeys open (never seal) secrets beside MasterKey: the
+	// new key before a master-key change, the old one after it, while
+	// `gongpai keys rewrap` re-seals everything (docs/keys.md).
+	PreviousMasterKeys KeyList `yaml:"previous_master_keys" redact:"true"`
+	// PreviousCryptoKeys still decrypt codes and opaque access tokens made
+	// under an earlier crypto key; keep one for the longest access-token
+	// lifetime after a change.
+	PreviousCryptoKeys KeyList `yaml:"previous_crypto_keys" redact:"true"`
+
+	// Keys is the signing-key rotation policy.
+	Keys Keys `yaml:"keys"`
 
 	Tokens    Tokens    `yaml:"tokens"`
 	Session   Session   `yaml:"session"`
@@ -57,12 +70,37 @@ type Config struct {
 	TrustProxyHeaders bool `yaml:"trust_proxy_headers"`
 }
 
+// Keys is the signing-key policy (package keys, docs/keys.md).
+type Keys struct {
+	// Algorithms are kept rotating and published; the first signs unless
+	// a client asked for another. RS256, ES256, EdDSA.
+	Algorithms []string `yaml:"algorithms"`
+	// RSABits is the size of generated RS256 keys: 2048 or 3072.
+	RSABits int `yaml:"rsa_bits"`
+	// RotationPeriod is how long a key signs before its successor.
+	RotationPeriod time.Duration `yaml:"rotation_period"`
+	// PrePublication is how long a next key is published before it signs;
+	// at least twice JWKSMaxAge.
+	PrePublication time.Duration `yaml:"pre_publication"`
+	// Retention is how long a retired key stays published; at least the
+	// longest token lifetime plus JWKSMaxAge.
+	Retention time.Duration `yaml:"retention"`
+	// JWKSMaxAge is the JWKS Cache-Control max-age.
+	JWKSMaxAge time.Duration `yaml:"jwks_max_age"`
+	// PollInterval is how often each server re-reads the key set.
+	PollInterval time.Duration `yaml:"poll_interval"`
+}
+
 // Store picks the durable backend.
 type Store struct {
 	Driver string `yaml:"driver"` // sqlite | postgres
 	// DSN is the sqlite file path or the postgres connection string. For
 	// sqlite, empty means <data_dir>/gongpai.db (Load fills it in).
 	DSN string `yaml:"dsn" redact:"dsn"`
+	// MaxConns caps each replica's postgres connection pool; 0 keeps the
+	// driver default (max(4, CPUs)). Replicas × max_conns must stay below
+	// the server's max_connections.
+	MaxConns int32 `yaml:"max_conns"`
 }
 
 // Ephemeral picks where sessions, auth requests and counters live.
@@ -127,6 +165,27 @@ type Log struct {
 // prints its value.
 type Key []byte
 
+// KeyList is several Keys: a YAML list, or comma-separated base64 in one
+// value (the environment).
+type KeyList []Key
+
+// UnmarshalText decodes comma-separated base64 keys.
+func (l *KeyList) UnmarshalText(b []byte) error {
+	var out KeyList
+	for i, part := range strings.Split(string(b), ",") {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
+		var k Key
+		if err := k.UnmarshalText([]byte(part)); err != nil {
+			return fmt.Errorf("item %d %w", i, err)
+		}
+		out = append(out, k)
+	}
+	*l = out
+	return nil
+}
+
 // KeySize is the length of every key in the configuration (AES-256).
 const KeySize = 32
 
@@ -182,6 +241,28 @@ func Default() *Config {
 		TOTP:      TOTP{Issuer: "gongpai", Required: true, Skew: 1},
 		RateLimit: RateLimit{PerEmployee: 5, PerIP: 50, Window: 15 * time.Minute},
 		Log:       Log{Level: slog.LevelInfo, Format: "text"},
+		Keys: Keys{
+			Algorithms:     []string{keys.RS256},
+			RSABits:        keys.DefaultRSABits,
+			RotationPeriod: keys.DefaultRotationPeriod,
+			PrePublication: keys.DefaultPrePublication,
+			Retention:      keys.DefaultRetention,
+			JWKSMaxAge:     keys.DefaultJWKSMaxAge,
+			PollInterval:   keys.DefaultPollInterval,
+		},
+	}
+}
+
+// KeyPolicy is the keys section as the key manager's policy.
+func (c *Config) KeyPolicy() keys.Policy {
+	return keys.Policy{
+		Algorithms:     c.Keys.Algorithms,
+		RSABits:        c.Keys.RSABits,
+		RotationPeriod: c.Keys.RotationPeriod,
+		PrePublication: c.Keys.PrePublication,
+		Retention:      c.Keys.Retention,
+		JWKSMaxAge:     c.Keys.JWKSMaxAge,
+		PollInterval:   c.Keys.PollInterval,
 	}
 }
 
@@ -249,6 +330,9 @@ func (c *Config) Validate() error {
 		if c.Store.DSN == "" {
 			bad("store.dsn", "is required for the postgres driver")
 		}
+		if c.Store.MaxConns < 0 || c.Store.MaxConns > 1000 {
+			bad("store.max_conns", "must be between 0 (driver default) and 1000 (got %d)", c.Store.MaxConns)
+		}
 		// Replicas share one database, so they must share the keys too:
 		// a generated per-machine key would not open the others' secrets.
 		if len(c.MasterKey) == 0 {
@@ -296,6 +380,37 @@ func (c *Config) Validate() error {
 	}
 	if len(c.MasterKey) != 0 && bytes.Equal(c.MasterKey, c.CryptoKey) {
 		bad("crypto_key", "must differ from master_key")
+	}
+	for _, l := range []struct {
+		field, current string
+		keys           KeyList
+		key            Key
+	}{
+		{"previous_master_keys", "master_key", c.PreviousMasterKeys, c.MasterKey},
+		{"previous_crypto_keys", "crypto_key", c.PreviousCryptoKeys, c.CryptoKey},
+	} {
+		for i, k := range l.keys {
+			field := fmt.Sprintf("%s[%d]", l.field, i)
+			switch {
+			case len(k) != KeySize:
+				bad(field, "must be %d bytes, got %d", KeySize, len(k))
+			case bytes.Equal(k, l.key):
+				bad(field, "is the same as %s; list only the other keys that must still open", l.current)
+			}
+		}
+		if len(l.keys) > 0 && len(l.key) == 0 {
+			bad(l.field, "needs %s set explicitly: a previous key only makes sense beside the current one", l.current)
+		}
+	}
+	// The key policy's own rules, named by their setting. Signed tokens
+	// are ID tokens and JWT access tokens; refresh tokens are not signed.
+	if err := c.KeyPolicy().Validate(max(c.Tokens.IDTokenTTL, c.Tokens.AccessTokenTTL)); err != nil {
+		var pe *keys.PolicyError
+		for _, e := range unjoin(err) {
+			if errors.As(e, &pe) {
+				bad("keys."+pe.Field, "%s", pe.Message)
+			}
+		}
 	}
 
 	for _, d := range []struct {
@@ -354,6 +469,13 @@ func (c *Config) Validate() error {
 		bad("log.format", "%q must be text or json", c.Log.Format)
 	}
 	return errors.Join(errs...)
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // IssuerIsLoopback reports whether the issuer's host is this machine

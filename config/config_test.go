@@ -291,10 +291,10 @@ func TestLoadYAMLErrors(t *testing.T) {
 		want       []string
 	}{
 		{"unknown top-level key", "issuer: https://id.example.com\nlisten_addr: :80\n", []string{
-			"listen_addr: unknown key (line 2); known keys here: issuer, listen, data_dir, dev_mode, store, ephemeral, master_key, master_key_file, crypto_key, crypto_key_file, tokens, session, password, totp, rate_limit, log, trust_proxy_headers",
+			"listen_addr: unknown key (line 2); known keys here: issuer, listen, data_dir, dev_mode, store, ephemeral, master_key, master_key_file, crypto_key, crypto_key_file, previous_master_keys, previous_crypto_keys, keys, tokens, session, password, totp, rate_limit, log, trust_proxy_headers",
 		}},
 		{"unknown nested key", "store:\n  dirver: postgres\ntokens:\n  access_ttl: 5m\n", []string{
-			"store.dirver: unknown key (line 2); known keys here: driver, dsn",
+			"store.dirver: unknown key (line 2); known keys here: driver, dsn, max_conns",
 			"tokens.access_ttl: unknown key (line 4); known keys here: access_token_ttl, id_token_ttl, refresh_token_ttl, auth_request_ttl, code_ttl",
 		}},
 		{"bad values", "tokens:\n  access_token_ttl: 900\n  code_ttl: soon\ndev_mode: maybe\npassword:\n  threads: 300\n  time: -1\nlog:\n  level: verbose\nissuer: \"http://a b\"\n", []string{

@@ -136,6 +136,17 @@ func decodeNode(n *yaml.Node, v reflect.Value, path string) []error {
 				list = append(list, item.Value)
 			}
 			v.Set(reflect.ValueOf(list))
+		case n.Kind == yaml.SequenceNode && v.Type() == keyListType:
+			list := make([]string, 0, len(n.Content))
+			for _, item := range n.Content {
+				if item.Kind != yaml.ScalarNode || strings.Contains(item.Value, ",") {
+					return at("want a list of base64 keys")
+				}
+				list = append(list, item.Value)
+			}
+			if err := setLeaf(v, strings.Join(list, ",")); err != nil {
+				return at("%s", err)
+			}
 		default:
 			return at("want a single value, got %s", kindName(n))
 		}
@@ -184,6 +195,7 @@ var (
 	durationType    = reflect.TypeFor[time.Duration]()
 	urlType         = reflect.TypeFor[*url.URL]()
 	stringSliceType = reflect.TypeFor[[]string]()
+	keyListType     = reflect.TypeFor[KeyList]()
 	levelType       = reflect.TypeFor[slog.Level]()
 	unmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
@@ -232,7 +244,7 @@ func setLeaf(v reflect.Value, s string) error {
 	}
 	if u, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok {
 		if err := u.UnmarshalText([]byte(s)); err != nil {
-			if v.Type() == reflect.TypeFor[Key]() {
+			if v.Type() == reflect.TypeFor[Key]() || v.Type() == keyListType {
 				return err // never echo a secret
 			}
 			return fmt.Errorf("%q: %w", s, err)

@@ -43,7 +43,8 @@ func TestMain(m *testing.M) {
 
 // server is one running `gongpai serve` process.
 type server struct {
-	URL     string
+	URL     string // where this process listens
+	Issuer  string // the issuer it serves (URL, or a load balancer's)
 	DataDir string
 	env     []string
 	cmd     *exec.Cmd
@@ -83,14 +84,25 @@ func freePort(t testing.TB) int {
 // GONGPAI_* overrides.
 func startServer(t testing.TB, extraEnv ...string) *server {
 	t.Helper()
+	return startServerAt(t, "", extraEnv...)
+}
+
+// startServerAt is startServer for a replica behind a load balancer:
+// issuer is the balancer's URL ("" for the server's own).
+func startServerAt(t testing.TB, issuer string, extraEnv ...string) *server {
+	t.Helper()
 	port := freePort(t)
 	s := &server{
 		URL:     fmt.Sprintf("http://127.0.0.1:%d", port),
+		Issuer:  issuer,
 		DataDir: t.TempDir(),
 		logs:    &syncBuffer{},
 	}
+	if s.Issuer == "" {
+		s.Issuer = s.URL
+	}
 	s.env = append(os.Environ(),
-		"GONGPAI_ISSUER="+s.URL,
+		"GONGPAI_ISSUER="+s.Issuer,
 		fmt.Sprintf("GONGPAI_LISTEN=127.0.0.1:%d", port),
 		"GONGPAI_DATA_DIR="+s.DataDir,
 		"GONGPAI_STORE_DSN="+filepath.Join(s.DataDir, "gongpai.db"),

@@ -60,9 +60,9 @@ func newRelyingParty(t testing.TB, s *server, id string) *relyingParty {
 	secret := s.addClient(t, id, rp.srv.URL+"/callback", "--post-logout-redirect-uri", rp.srv.URL+"/bye")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	p, err := oidc.NewProvider(ctx, s.URL)
+	p, err := oidc.NewProvider(ctx, s.Issuer)
 	if err != nil {
-		t.Fatalf("go-oidc discovery against %s: %v", s.URL, err)
+		t.Fatalf("go-oidc discovery against %s: %v", s.Issuer, err)
 	}
 	rp.provider = p
 	rp.conf = &oauth2.Config{

@@ -56,7 +56,10 @@ func From(err error) *Error {
 		return e
 	}
 	var fe invalidField
+	var te *directory.TransitionError
 	switch {
+	case errors.As(err, &te):
+		return &Error{Code: Conflict, Status: http.StatusConflict, Field: "status", Message: te.Error()}
 	case errors.As(err, &fe):
 		field, msg := fe.InvalidField()
 		return &Error{Code: InvalidInput, Status: http.StatusBadRequest, Field: field, Message: msg}

@@ -18,6 +18,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/gongpai/gongpai/keys"
 	"github.com/gongpai/gongpai/storage"
 )
 
@@ -38,6 +39,8 @@ type ClientSpec struct {
 	Scopes                                           []string
 	AccessTokenFormat                                storage.AccessTokenFormat
 	RequireMFA                                       bool
+	// IDTokenSignedResponseAlg: RS256, ES256 or EdDSA; "" = the default.
+	IDTokenSignedResponseAlg string
 }
 
 // FieldError says which ClientSpec field is invalid and why.
@@ -70,6 +73,13 @@ func NewClient(spec ClientSpec, now time.Time) (*storage.Client, string, error) 
 		AccessTokenFormat: spec.AccessTokenFormat,
 		RequireMFA:        spec.RequireMFA,
 		CreatedAt:         now.UTC(),
+
+		IDTokenSignedResponseAlg: spec.IDTokenSignedResponseAlg,
+	}
+	switch c.IDTokenSignedResponseAlg {
+	case "", keys.RS256, keys.ES256, keys.EdDSA:
+	default:
+		return nil, "", &FieldError{"id_token_signed_response_alg", fmt.Sprintf("unsupported algorithm %q (want RS256, ES256 or EdDSA)", c.IDTokenSignedResponseAlg)}
 	}
 	if c.Name == "" {
 		c.Name = c.ID

@@ -36,6 +36,8 @@ func (p *Provider) protocolErr(ctx context.Context, what string, err error, notF
 func (p *Provider) serverErr(ctx context.Context, what string, err error) *oidc.Error {
 	if errors.Is(err, storage.ErrUnavailable) {
 		p.log.ErrorContext(ctx, "storage unavailable", "op", what, "err", err)
+		markOutage(ctx)
+		return oidc.ErrServerError().WithParent(err).WithDescription("a backend is temporarily unavailable; retry shortly")
 	} else {
 		p.log.ErrorContext(ctx, "storage error", "op", what, "err", err)
 	}

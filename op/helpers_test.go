@@ -78,11 +78,18 @@ type env struct {
 	issuer  string
 	http    *http.Client
 	secrets map[string]string
+	keys    *keys.Manager
 }
 
 type envOptions struct {
-	alg  string                       // signing algorithm, default RS256
-	wrap func(*sqlite.Store) op.Store // wraps the store, e.g. to inject faults
+	alg string // signing algorithm, default RS256
+	// Key manager: a whole policy (overrides alg) and a clock of its own.
+	policy *keys.Policy
+	keyNow func() time.Time
+	// cryptoKey and previousCryptoKeys replace the random crypto key.
+	cryptoKey          *[32]byte
+	previousCryptoKeys [][32]byte
+	wrap               func(*sqlite.Store) op.Store // wraps the store, e.g. to inject faults
 }
 
 func newEnv(t *testing.T) *env { return newEnvWith(t, envOptions{}) }
@@ -102,7 +109,11 @@ func newEnvWith(t *testing.T, o envOptions) *env {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	km := keys.NewManager(store, sealer, keys.Options{Algorithm: o.alg, Logger: log})
+	policy := keys.Policy{Algorithms: algs(o.alg)}
+	if o.policy != nil {
+		policy = *o.policy
+	}
+	km := keys.NewManager(store, sealer, keys.Options{Policy: policy, Now: o.keyNow, Logger: log})
 	if err := km.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -120,12 +131,15 @@ func newEnvWith(t *testing.T, o envOptions) *env {
 	t.Cleanup(srv.Close)
 	var ck [32]byte
 	rand.Read(ck[:])
+	if o.cryptoKey != nil {
+		ck = *o.cryptoKey
+	}
 	var opStore op.Store = store
 	if o.wrap != nil {
 		opStore = o.wrap(store)
 	}
 	p, err := op.New(op.Config{
-		Issuer: srv.URL, Insecure: true, CryptoKey: ck,
+		Issuer: srv.URL, Insecure: true, CryptoKey: ck, PreviousCryptoKeys: o.previousCryptoKeys,
 		LoginPath: "/login", LogoutPath: "/logout",
 		Sealer: sealer, Logger: log,
 	}, opStore, km, ppl)
@@ -134,7 +148,7 @@ func newEnvWith(t *testing.T, o envOptions) *env {
 	}
 	handler = p.Handler()
 
-	e := &env{t: t, p: p, store: store, people: ppl, srv: srv, issuer: srv.URL, secrets: map[string]string{},
+	e := &env{t: t, p: p, store: store, people: ppl, srv: srv, issuer: srv.URL, secrets: map[string]string{}, keys: km,
 		http: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	e.addClient(op.ClientSpec{ID: "web", RedirectURIs: []string{webRedirect}, PostLogoutRedirectURIs: []string{webLogout},
 		GrantTypes: []string{"authorization_code", "refresh_token"}})
@@ -344,4 +358,12 @@ func strs(v any) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// algs is the key policy's algorithm list for a test's signing algorithm.
+func algs(alg string) []string {
+	if alg == "" {
+		return nil
+	}
+	return []string{alg}
 }

@@ -34,6 +34,11 @@ type Config struct {
 	// must be secret, the same on every replica and stable across restarts;
 	// an all-zero key is refused.
 	CryptoKey [32]byte
+	// PreviousCryptoKeys still decrypt (never encrypt) codes and opaque
+	// tokens made under an earlier CryptoKey, so the key can be changed
+	// without failing what is outstanding: keep one for the longest
+	// access-token lifetime after a change.
+	PreviousCryptoKeys [][32]byte
 
 	AuthRequestTTL, CodeTTL, AccessTokenTTL, IDTokenTTL, RefreshTokenTTL time.Duration
 
@@ -113,6 +118,11 @@ func New(cfg Config, store Store, km *keys.Manager, people Identities) (*Provide
 	if cfg.CryptoKey == ([32]byte{}) {
 		return nil, errors.New("op: Config.CryptoKey is all zero; it must be a secret random key")
 	}
+	for i, k := range cfg.PreviousCryptoKeys {
+		if k == ([32]byte{}) {
+			return nil, fmt.Errorf("op: Config.PreviousCryptoKeys[%d] is all zero", i)
+		}
+	}
 	iss, err := url.Parse(cfg.Issuer)
 	if err != nil || iss.Host == "" || (iss.Scheme != "https" && iss.Scheme != "http") || iss.RawQuery != "" || iss.Fragment != "" {
 		return nil, fmt.Errorf("op: Config.Issuer %q is not an absolute http(s) URL without query or fragment", cfg.Issuer)
@@ -161,6 +171,9 @@ func New(cfg Config, store Store, km *keys.Manager, people Identities) (*Provide
 	opts := []zop.Option{
 		zop.WithIDTokenHintVerifierOpts(zop.WithSupportedIDTokenHintSigningAlgorithms(algs...)),
 		zop.WithAccessTokenVerifierOpts(zop.WithSupportedAccessTokenSigningAlgorithms(algs...)),
+		zop.WithAccessTokenKeySet(verificationKeySet{keys: km}),
+		zop.WithIDTokenHintKeySet(verificationKeySet{keys: km, hints: true}),
+		zop.WithCrypto(newCrypto(cfg.CryptoKey, cfg.PreviousCryptoKeys)),
 		zop.WithCORSOptions(corsOptions()),
 	}
 	if cfg.Insecure {
@@ -170,7 +183,7 @@ func New(cfg Config, store Store, km *keys.Manager, people Identities) (*Provide
 	if err != nil {
 		return nil, fmt.Errorf("op: %w", err)
 	}
-	p.handler = p.newHandler()
+	p.handler = outageStatus(p.newHandler())
 	return p, nil
 }
 
@@ -193,4 +206,18 @@ func setDefault(d *time.Duration, def time.Duration) {
 	if *d <= 0 {
 		*d = def
 	}
+}
+
+// newCrypto encrypts codes and opaque access tokens with AES-256-GCM under
+// current and decrypts with current or any previous key. zitadel's default
+// also tries AES-CFB, a format gongpai never issued; CFB is not
+// authenticated, so it would "decrypt" any base64 string to noise and
+// stop the search before a previous key is tried: it is left out.
+func newCrypto(current [32]byte, previous [][32]byte) zop.Crypto {
+	enc := zop.NewAES256GCMCrypto(current, seal.KeyID(current[:]))
+	decs := []zop.Decrypter{enc}
+	for _, k := range previous {
+		decs = append(decs, zop.NewAES256GCMCrypto(k, seal.KeyID(k[:])))
+	}
+	return zop.NewCompositeCrypto(enc, decs)
 }

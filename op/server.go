@@ -9,7 +9,9 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/rs/cors"
@@ -17,12 +19,10 @@ import (
 	zop "github.com/zitadel/oidc/v3/pkg/op"
 )
 
-// Cache lifetimes for the public documents. The JWKS max-age must stay well
-// below the lead with which keys publishes a next key (research §4).
-const (
-	discoveryMaxAge = "public, max-age=900"
-	keysMaxAge      = "public, max-age=600"
-)
+// Cache lifetime of the discovery document. The JWKS max-age comes from
+// the key policy (keys.Policy.JWKSMaxAge), which keeps it at most half the
+// pre-publication window (research §4).
+const discoveryMaxAge = "public, max-age=900"
 
 // Routes, as zitadel's default endpoints place them.
 const (
@@ -69,7 +69,7 @@ func (p *Provider) newHandler() http.Handler {
 	s := &server{LegacyServer: zop.NewLegacyServer(p.oidc, endpoints), p: p}
 	return zop.RegisterLegacyServer(s, zop.AuthorizeCallbackHandler(p.oidc),
 		zop.WithServerCORSOptions(corsOptions()),
-		zop.WithHTTPMiddleware(restrictMethods, cacheHeaders),
+		zop.WithHTTPMiddleware(restrictMethods, cacheHeaders, p.serveJWKS),
 	)
 }
 
@@ -153,6 +153,7 @@ func (s *server) VerifyAuthRequest(ctx context.Context, r *zop.Request[oidc.Auth
 // must present the matching verifier. The code is consumed whatever the
 // outcome, so a stolen code cannot be retried with other verifiers.
 func (s *server) CodeExchange(ctx context.Context, r *zop.ClientRequest[oidc.AccessTokenRequest]) (*zop.Response, error) {
+	ctx = withSigningAlg(ctx, r.Client)
 	ar, err := s.p.takeCode(ctx, r.Data.Code)
 	if err != nil {
 		return nil, err
@@ -204,6 +205,7 @@ func verifyPKCE(challenge, method, verifier string, public bool) *oidc.Error {
 // RefreshToken replaces zitadel's so that storage faults surface as
 // server_error rather than invalid_grant, and reuse detection runs first.
 func (s *server) RefreshToken(ctx context.Context, r *zop.ClientRequest[oidc.RefreshTokenRequest]) (*zop.Response, error) {
+	ctx = withSigningAlg(ctx, r.Client)
 	req, err := s.p.refreshRequest(ctx, r.Data.RefreshToken)
 	if err != nil {
 		return nil, err
@@ -219,6 +221,12 @@ func (s *server) RefreshToken(ctx context.Context, r *zop.ClientRequest[oidc.Ref
 		return nil, err
 	}
 	return zop.NewResponse(resp), nil
+}
+
+// ClientCredentialsExchange is zitadel's, with the client's signing
+// algorithm passed on to SigningKey (for JWT access tokens).
+func (s *server) ClientCredentialsExchange(ctx context.Context, r *zop.ClientRequest[oidc.ClientCredentialsRequest]) (*zop.Response, error) {
+	return s.LegacyServer.ClientCredentialsExchange(withSigningAlg(ctx, r.Client), r)
 }
 
 // JWTProfile: the jwt-bearer grant is not offered (zitadel always enables
@@ -317,9 +325,55 @@ func (s *server) Discovery(ctx context.Context, r *zop.Request[struct{}]) (*zop.
 	return resp, nil
 }
 
-// Keys serves the published keys from the in-memory snapshot, cacheable.
+// Keys is zitadel's route for the JWKS; serveJWKS answers /keys before it
+// is reached. It stays correct if it ever is.
 func (s *server) Keys(context.Context, *zop.Request[struct{}]) (*zop.Response, error) {
 	resp := zop.NewResponse(&jose.JSONWebKeySet{Keys: s.p.keys.Published()})
-	resp.Header.Set("Cache-Control", keysMaxAge)
+	resp.Header.Set("Cache-Control", s.p.jwksCacheControl())
 	return resp, nil
+}
+
+// serveJWKS answers /keys from the key manager's snapshot: the body is
+// encoded once per key-set change, carries a strong ETag (a hash of the
+// body) and a max-age from the key policy, and a conditional GET whose
+// If-None-Match still matches gets 304 Not Modified. zitadel's Server
+// interface cannot answer 304, hence a middleware.
+func (p *Provider) serveJWKS(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != pathKeys {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, etag := p.keys.JWKS()
+		h := w.Header()
+		h.Set("Cache-Control", p.jwksCacheControl())
+		if etag != "" {
+			h.Set("ETag", etag)
+			if etagMatches(r.Header.Get("If-None-Match"), etag) {
+				w.WriteHeader(http.StatusNotModified)
+				return
+			}
+		}
+		h.Set("Content-Type", "application/json")
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(http.StatusOK)
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(body)
+		}
+	})
+}
+
+func (p *Provider) jwksCacheControl() string {
+	return "public, max-age=" + strconv.Itoa(int(p.keys.Policy().JWKSMaxAge/time.Second))
+}
+
+// etagMatches is If-None-Match's weak comparison (RFC 9110 §13.1.2).
+func etagMatches(header, etag string) bool {
+	for _, tag := range strings.Split(header, ",") {
+		tag = strings.TrimSpace(tag)
+		if tag == "*" || strings.TrimPrefix(tag, "W/") == etag {
+			return true
+		}
+	}
+	return false
 }

@@ -143,6 +143,7 @@ func (p *Provider) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Tok
 	}
 	now := p.now()
 	var next storage.RefreshToken
+	var rotating *storage.RefreshToken
 	switch r := req.(type) {
 	case authRequest:
 		if current != "" {
@@ -163,40 +164,45 @@ func (p *Provider) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Tok
 			ACR:       r.r.ACR,
 			SessionID: r.r.SessionID,
 		}
-		ttl, err := p.refreshTTL(ctx, next.ClientID)
-		if err != nil {
-			return "", "", time.Time{}, err
-		}
-		next.ID, next.CreatedAt, next.ExpiresAt = hashToken(raw), now, now.Add(ttl)
-		if err := p.store.CreateRefreshToken(ctx, &next); err != nil {
-			return "", "", time.Time{}, p.serverErr(ctx, "create refresh token", err)
-		}
 	case *refreshRequest:
 		// The new token keeps the family's full scope (RFC 6749 §6); only
 		// this access token gets the narrowed one.
+		rotating = r.t
 		next = *r.t
 		next.Scopes = slices.Clone(r.t.Scopes)
 		next.Spent, next.Revoked = false, false
-		ttl, err := p.refreshTTL(ctx, next.ClientID)
-		if err != nil {
-			return "", "", time.Time{}, err
-		}
-		next.ID, next.CreatedAt, next.ExpiresAt = hashToken(raw), now, now.Add(ttl)
-		if err := p.store.RotateRefreshToken(ctx, r.t.ID, &next); err != nil {
-			if errors.Is(err, storage.ErrConflict) {
-				p.log.WarnContext(ctx, "refresh token used twice concurrently; revoking its family",
-					"client_id", r.t.ClientID, "sub", r.t.Subject, "family", r.t.FamilyID)
-				p.revokeFamily(ctx, r.t.FamilyID)
-				return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token already used")
-			}
-			return "", "", time.Time{}, p.protocolErr(ctx, "rotate refresh token", err, invalidRefreshToken)
-		}
 	default:
 		return "", "", time.Time{}, oidc.ErrUnsupportedGrantType().WithDescription("grant not supported")
 	}
+	ttl, err := p.refreshTTL(ctx, next.ClientID)
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	next.ID, next.CreatedAt, next.ExpiresAt = hashToken(raw), now, now.Add(ttl)
+
+	// The access token is recorded before the refresh token is written or
+	// rotated: if the ephemeral store is down the client keeps its current
+	// refresh token and simply retries. The other order would spend it and
+	// hand back nothing. An access-token record whose refresh write then
+	// fails was never given out and expires on its own.
 	atID, exp, err := p.recordAccessToken(ctx, prefixUserAccess, next.ClientID, next.Subject, req.GetScopes(), next.Audience, next.FamilyID, next.SessionID)
 	if err != nil {
 		return "", "", time.Time{}, err
+	}
+	if rotating == nil {
+		if err := p.store.CreateRefreshToken(ctx, &next); err != nil {
+			return "", "", time.Time{}, p.serverErr(ctx, "create refresh token", err)
+		}
+		return atID, raw, exp, nil
+	}
+	if err := p.store.RotateRefreshToken(ctx, rotating.ID, &next); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			p.log.WarnContext(ctx, "refresh token used twice concurrently; revoking its family",
+				"client_id", rotating.ClientID, "sub", rotating.Subject, "family", rotating.FamilyID)
+			p.revokeFamily(ctx, rotating.FamilyID)
+			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token already used")
+		}
+		return "", "", time.Time{}, p.protocolErr(ctx, "rotate refresh token", err, invalidRefreshToken)
 	}
 	return atID, raw, exp, nil
 }
@@ -452,4 +458,11 @@ func (p *Provider) ValidateJWTProfileScopes(context.Context, string, []string) (
 }
 
 // Health implements op.Storage (/ready).
-func (p *Provider) Health(ctx context.Context) error { return p.store.Ping(ctx) }
+// Health backs /ready: a backend that does not answer makes the replica
+// unready (503), without the backend's error text in the answer.
+func (p *Provider) Health(ctx context.Context) error {
+	if err := p.store.Ping(ctx); err != nil {
+		return p.serverErr(ctx, "health check", err)
+	}
+	return nil
+}

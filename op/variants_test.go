@@ -95,8 +95,8 @@ func (f *faultyStore) AccessToken(ctx context.Context, id string) (*storage.Acce
 	return f.Store.AccessToken(ctx, id)
 }
 
-// TestBackendUnavailable: an outage is server_error (and logged), never a
-// protocol error that would make a client discard a valid code or token.
+// TestBackendUnavailable: an outage is server_error with status 503 and
+// Retry-After (and logged), never a protocol error that would make a client discard a valid code or token.
 func TestBackendUnavailable(t *testing.T) {
 	var fs *faultyStore
 	e := newEnvWith(t, envOptions{wrap: func(s *sqlite.Store) op.Store { fs = &faultyStore{Store: s}; return fs }})
@@ -114,13 +114,13 @@ func TestBackendUnavailable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, body := e.post("/oauth/token", "web", tt.form)
-			if resp.StatusCode != http.StatusInternalServerError || str(body, "error") != "server_error" {
-				t.Errorf("%d %v, want 500 server_error", resp.StatusCode, body)
+			if resp.StatusCode != http.StatusServiceUnavailable || str(body, "error") != "server_error" || resp.Header.Get("Retry-After") == "" {
+				t.Errorf("%d %v, want 503 server_error with Retry-After", resp.StatusCode, body)
 			}
 		})
 	}
-	if r, body := e.userinfo(str(tok, "access_token")); r.StatusCode != http.StatusInternalServerError {
-		t.Errorf("userinfo during an outage: %d %v, want 500", r.StatusCode, body)
+	if r, body := e.userinfo(str(tok, "access_token")); r.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("userinfo during an outage: %d %v, want 503", r.StatusCode, body)
 	}
 
 	// Back up: the code and the refresh token were not burnt by the outage.

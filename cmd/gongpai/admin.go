@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -183,11 +184,15 @@ func cmdClientAdd(ctx context.Context, args []string, io stdio, env []string) er
 	public := fs.Bool("public", false, "a public client (SPA or native app): no secret, PKCE required")
 	jwtAT := fs.Bool("jwt-access-tokens", false, "issue RFC 9068 JWT access tokens instead of opaque ones")
 	mfa := fs.Bool("require-mfa", false, "refuse sign-ins without a second factor")
+	idTokenAlg := fs.String("id-token-alg", "", "`algorithm` the client wants its ID tokens signed with (RS256, ES256, EdDSA; "+
+		"id_token_signed_response_alg); honoured while keys.algorithms has an active key of it")
 	var redirects, logouts, grants, scopes stringList
 	fs.Var(&redirects, "redirect-uri", "allowed redirect `URI` (exact match; repeatable)")
 	fs.Var(&logouts, "post-logout-redirect-uri", "allowed post-logout redirect `URI` (repeatable)")
 	fs.Var(&grants, "grant", "allowed `grant` type (repeatable; default authorization_code,refresh_token)")
 	fs.Var(&scopes, "scope", "allowed `scope` (repeatable; default openid,profile,email,employee,roles,offline_access)")
+	var serviceRoles stringList
+	fs.Var(&serviceRoles, "service-role", "directory `role` a client_credentials token of this client holds: hr, admin, auditor or scim (repeatable)")
 	return withApp(ctx, fs, args, io, env, []string{"id"}, func(a *app) error {
 		if len(grants) == 0 {
 			grants = stringList{"authorization_code", "refresh_token"}
@@ -202,8 +207,12 @@ func cmdClientAdd(ctx context.Context, args []string, io stdio, env []string) er
 		c, secret, err := op.NewClient(op.ClientSpec{
 			ID: *id, Name: *name, Public: *public, RedirectURIs: redirects, PostLogoutRedirectURIs: logouts,
 			GrantTypes: grants, Scopes: scopes, AccessTokenFormat: format, RequireMFA: *mfa,
+			IDTokenSignedResponseAlg: *idTokenAlg,
 		}, time.Now())
 		if err != nil {
+			return err
+		}
+		if err := setServiceRoles(c, serviceRoles); err != nil {
 			return err
 		}
 		if err := a.store.CreateClient(ctx, c); err != nil {
@@ -211,6 +220,10 @@ func cmdClientAdd(ctx context.Context, args []string, io stdio, env []string) er
 				return &directory.FieldError{Field: "id", Message: fmt.Sprintf("client %q already exists", c.ID)}
 			}
 			return err
+		}
+		if *idTokenAlg != "" && !slices.Contains(a.cfg.Keys.Algorithms, *idTokenAlg) {
+			fmt.Fprintf(io.err, "warning: keys.algorithms %v has no %s key; this client's ID tokens are signed with %s until one is added\n",
+				a.cfg.Keys.Algorithms, *idTokenAlg, a.cfg.KeyPolicy().DefaultAlgorithm())
 		}
 		issuer := strings.TrimSuffix(a.cfg.Issuer.String(), "/")
 		fmt.Fprintf(io.out, "client_id:     %s\n", c.ID)

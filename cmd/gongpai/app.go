@@ -19,6 +19,8 @@ import (
 	"github.com/gongpai/gongpai/errcode"
 	"github.com/gongpai/gongpai/seal"
 	"github.com/gongpai/gongpai/storage"
+	"github.com/gongpai/gongpai/storage/postgres"
+	"github.com/gongpai/gongpai/storage/redis"
 	"github.com/gongpai/gongpai/storage/sqlite"
 )
 
@@ -30,6 +32,9 @@ type app struct {
 	store  storage.Store
 	sealer *seal.Sealer
 	dir    *directory.Directory
+	// sweeper deletes expired rows from the durable database, if it needs
+	// that (redis expires keys by itself).
+	sweeper sweeper
 	// cryptoKey encrypts auth codes and opaque access tokens (zitadel op).
 	cryptoKey [32]byte
 }
@@ -59,19 +64,18 @@ func openApp(ctx context.Context, configPath string, io stdio, env []string) (*a
 		return nil, err
 	}
 	copy(a.cryptoKey[:], crypto)
-	if a.sealer, err = seal.New(master); err != nil {
+	// Previous master keys open what they sealed; master seals (issue 4,
+	// `gongpai keys rewrap`).
+	opening := [][]byte{master}
+	for _, k := range cfg.PreviousMasterKeys {
+		opening = append(opening, k)
+	}
+	if a.sealer, err = seal.New(opening...); err != nil {
 		return nil, err
 	}
 
-	switch cfg.Store.Driver {
-	case "sqlite":
-		st, err := sqlite.Open(ctx, cfg.Store.DSN, sqlite.Options{})
-		if err != nil {
-			return nil, fmt.Errorf("store: open %s: %w", cfg.Store.DSN, err)
-		}
-		a.store = st
-	default:
-		return nil, &errcode.Error{Code: errcode.InvalidInput, Field: "store.driver", Message: fmt.Sprintf("driver %q is not built into this binary yet", cfg.Store.Driver)}
+	if a.store, a.sweeper, err = openStore(ctx, cfg, log); err != nil {
+		return nil, err
 	}
 
 	a.dir = directory.New(a.store, a.sealer, directory.Options{
@@ -89,6 +93,44 @@ func openApp(ctx context.Context, configPath string, io stdio, env []string) (*a
 }
 
 func (a *app) Close() error { return a.store.Close() }
+
+// openStore picks the backends the config names: the durable store, and
+// the ephemeral one (the durable store's own database unless redis).
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (storage.Store, sweeper, error) {
+	var store interface {
+		storage.Store
+		sweeper
+	}
+	switch cfg.Store.Driver {
+	case "sqlite":
+		st, err := sqlite.Open(ctx, cfg.Store.DSN, sqlite.Options{})
+		if err != nil {
+			return nil, nil, fmt.Errorf("store: open sqlite %s: %w", cfg.Store.DSN, err)
+		}
+		store = st
+	case "postgres":
+		st, err := postgres.Open(ctx, cfg.Store.DSN, postgres.Options{MaxConns: cfg.Store.MaxConns, Logger: log})
+		if err != nil {
+			return nil, nil, fmt.Errorf("store: open postgres %s: %w", config.RedactDSN(cfg.Store.DSN), err)
+		}
+		store = st
+	default:
+		return nil, nil, &config.FieldError{Field: "store.driver", Message: fmt.Sprintf("unknown driver %q", cfg.Store.Driver)}
+	}
+	if cfg.Ephemeral.Driver != "redis" {
+		return store, store, nil
+	}
+	r := cfg.Ephemeral.Redis
+	redis.RouteLibraryLogs(log)
+	eph, err := redis.Open(ctx, redis.Options{
+		Addrs: r.Addrs, Username: r.Username, Password: r.Password, DB: r.DB, MasterName: r.MasterName, Logger: log,
+	})
+	if err != nil {
+		store.Close()
+		return nil, nil, fmt.Errorf("ephemeral store: open redis %s: %w", strings.Join(r.Addrs, ","), err)
+	}
+	return storage.Combine(store, eph), store, nil
+}
 
 // secretKey returns a configured 32-byte key, or on a single-machine dev
 // install (embedded store, loopback issuer) loads or creates one in the

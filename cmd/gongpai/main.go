@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"sort"
@@ -48,6 +49,10 @@ func commands() map[string]command {
 		"client list":   {"list relying parties", cmdClientList},
 		"employee list": {"list employees", cmdEmployeeList},
 		"version":       {"print the version", cmdVersion},
+		"keys list":     {"list signing keys and their states (--events: who did what)", cmdKeysList},
+		"keys rotate":   {"publish a next signing key (--now: activate one at once)", cmdKeysRotate},
+		"keys revoke":   {"revoke a signing key at once (--reason required)", cmdKeysRevoke},
+		"keys rewrap":   {"re-seal private keys and TOTP seeds under a new master key", cmdKeysRewrap},
 	}
 }
 
@@ -56,6 +61,7 @@ var errUsage = errors.New("usage")
 
 func run(ctx context.Context, args []string, io stdio, env []string) int {
 	cmds := commands()
+	maps.Copy(cmds, directoryCommands())
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(io.out, cmds)
 		return 0

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gongpai/gongpai/admin"
 	"github.com/gongpai/gongpai/keys"
 	loginui "github.com/gongpai/gongpai/login-ui"
 	"github.com/gongpai/gongpai/op"
-	"github.com/gongpai/gongpai/storage/sqlite"
 )
 
 // sweepInterval is how often expired ephemeral rows are deleted from the
@@ -40,24 +40,30 @@ func cmdServe(ctx context.Context, args []string, io stdio, env []string) error 
 		a.log.Warn("issuer uses plain http: allowed only because its host is loopback; never expose this listener", "issuer", cfg.Issuer)
 	}
 
-	km := keys.NewManager(a.store, a.sealer, keys.Options{Logger: a.log})
+	km := keys.NewManager(a.store, a.sealer, keys.Options{Policy: cfg.KeyPolicy(), Logger: a.log})
 	if err := km.Load(ctx); err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	}
+	// One rotation round before serving (publish a due next key, retire,
+	// remove); Run continues it below.
+	if err := km.Tick(ctx); err != nil {
 		return fmt.Errorf("signing keys: %w", err)
 	}
 
 	provider, err := op.New(op.Config{
-		Issuer:          cfg.Issuer.String(),
-		Insecure:        strings.HasPrefix(cfg.Issuer.String(), "http://"),
-		CryptoKey:       a.cryptoKey,
-		AuthRequestTTL:  cfg.Tokens.AuthRequestTTL,
-		CodeTTL:         cfg.Tokens.CodeTTL,
-		AccessTokenTTL:  cfg.Tokens.AccessTokenTTL,
-		IDTokenTTL:      cfg.Tokens.IDTokenTTL,
-		RefreshTokenTTL: cfg.Tokens.RefreshTokenTTL,
-		LoginPath:       "/login",
-		LogoutPath:      "/logout",
-		Sealer:          a.sealer,
-		Logger:          a.log,
+		Issuer:             cfg.Issuer.String(),
+		Insecure:           strings.HasPrefix(cfg.Issuer.String(), "http://"),
+		CryptoKey:          a.cryptoKey,
+		PreviousCryptoKeys: previousCryptoKeys(cfg),
+		AuthRequestTTL:     cfg.Tokens.AuthRequestTTL,
+		CodeTTL:            cfg.Tokens.CodeTTL,
+		AccessTokenTTL:     cfg.Tokens.AccessTokenTTL,
+		IDTokenTTL:         cfg.Tokens.IDTokenTTL,
+		RefreshTokenTTL:    cfg.Tokens.RefreshTokenTTL,
+		LoginPath:          "/login",
+		LogoutPath:         "/logout",
+		Sealer:             a.sealer,
+		Logger:             a.log,
 	}, a.store, km, a.dir)
 	if err != nil {
 		return fmt.Errorf("openid provider: %w", err)
@@ -91,6 +97,13 @@ func cmdServe(ctx context.Context, args []string, io stdio, env []string) error 
 	for _, p := range []string{"/login", "/login/", "/logout", "/logged-out", "/static/"} {
 		mux.Handle(p, login)
 	}
+	mux.Handle("GET /metrics", metricsHandler(km))
+	adminAPI, err := newAdminHandler(a, provider)
+	if err != nil {
+		return fmt.Errorf("admin API: %w", err)
+	}
+	mux.Handle(admin.APIPrefix+"/", adminAPI)
+	mux.Handle(admin.SCIMPrefix+"/", adminAPI)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -113,6 +126,11 @@ func cmdServe(ctx context.Context, args []string, io stdio, env []string) error 
 		defer close(sweepDone)
 		sweep(ctx, a)
 	}()
+	rotationDone := make(chan struct{})
+	go func() {
+		defer close(rotationDone)
+		_ = km.Run(ctx) // logs its own failures; returns when ctx ends
+	}()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -130,18 +148,22 @@ func cmdServe(ctx context.Context, args []string, io stdio, env []string) error 
 	}
 	cancel()
 	<-sweepDone
+	<-rotationDone
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
 	return err
 }
 
+// sweeper is a store that keeps expired ephemeral rows until swept
+// (sqlite, postgres; redis expires keys itself).
+type sweeper interface {
+	Sweep(ctx context.Context) (int64, error)
+}
+
 // sweep reclaims expired ephemeral rows until ctx ends.
 func sweep(ctx context.Context, a *app) {
-	s, ok := a.store.(*sqlite.Store)
-	if !ok {
-		return
-	}
+	s := a.sweeper
 	t := time.NewTicker(sweepInterval)
 	defer t.Stop()
 	for {
