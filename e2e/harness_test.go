@@ -114,7 +114,9 @@ func startServerAt(t testing.TB, issuer string, extraEnv ...string) *server {
 	// CLI calls made while it runs never race it for the key files.
 	s.cli(t, "", "migrate")
 
-	s.cmd = exec.Command(gongpaiBin, "serve")
+	// E2E_SERVE_FLAGS adds flags to serve, e.g. "--pprof 127.0.0.1:6060"
+	// to profile a benchmark.
+	s.cmd = exec.Command(gongpaiBin, append([]string{"serve"}, strings.Fields(os.Getenv("E2E_SERVE_FLAGS"))...)...)
 	s.cmd.Env = s.env
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {

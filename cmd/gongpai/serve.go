@@ -23,6 +23,7 @@ func cmdServe(ctx context.Context, args []string, io stdio, env []string) error 
 	fs := newFlags("serve", "", io)
 	configPath := configFlag(fs)
 	demo := fs.Bool("demo", false, "seed the demo company (once) and print its employees and client")
+	pprofAddr := fs.String("pprof", "", "serve Go's profiler (net/http/pprof) on this loopback `address`, e.g. 127.0.0.1:6060")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -86,6 +87,13 @@ func cmdServe(ctx context.Context, args []string, io stdio, env []string) error 
 		return fmt.Errorf("login pages: %w", err)
 	}
 
+	if *pprofAddr != "" {
+		stopProfiler, err := startProfiler(*pprofAddr, a.log)
+		if err != nil {
+			return err
+		}
+		defer stopProfiler()
+	}
 	if *demo {
 		if err := seedDemo(ctx, a, io.out); err != nil {
 			return fmt.Errorf("demo data: %w", err)
