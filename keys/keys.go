@@ -216,6 +216,7 @@ func (m *Manager) Load(ctx context.Context) error {
 		return err
 	}
 	if m.syncStates(ctx) || changed {
+		m.notify(ctx)
 		if err := m.refreshLocked(ctx); err != nil {
 			return err
 		}

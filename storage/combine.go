@@ -10,6 +10,18 @@ import (
 // one (postgres + redis). Ping checks both; Close closes both.
 func Combine(d Durable, e Ephemeral) Store { return &combined{d, e} }
 
+// DurableOf returns the durable backend of s: the durable half of a
+// Combine, else s itself. A caller that type-asserts a backend's optional
+// capabilities (keys.Manager looks for keys.Locker and keys.Notifier) must
+// be given this: the combined store has the methods of Store and no
+// others, so the assertion on it fails even when postgres implements them.
+func DurableOf(s Store) Durable {
+	if c, ok := s.(*combined); ok {
+		return c.Durable
+	}
+	return s
+}
+
 type combined struct {
 	Durable
 	ephemeral Ephemeral

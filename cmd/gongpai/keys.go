@@ -21,17 +21,31 @@ import (
 	"github.com/gongpai/gongpai/errcode"
 	"github.com/gongpai/gongpai/keys"
 	"github.com/gongpai/gongpai/seal"
+	"github.com/gongpai/gongpai/storage"
 )
 
 // The `keys` commands act on the store directly; serving replicas see
 // their changes at their next poll (keys.poll_interval) or at once through
 // a store that notifies. docs/keys.md has the procedures.
 
+// keyStore is what key managers work on: the durable backend itself, so
+// that keys.Manager finds its optional Locker and Notifier (postgres)
+// even when a.store combines it with redis.
+func (a *app) keyStore() keys.Store { return storage.DurableOf(a.store) }
+
+// pickUp says when serving replicas apply a key change made here.
+func (a *app) pickUp() string {
+	if _, ok := a.keyStore().(keys.Notifier); ok {
+		return fmt.Sprintf("at once (notified; within keys.poll_interval = %s at the latest)", a.cfg.Keys.PollInterval)
+	}
+	return fmt.Sprintf("within keys.poll_interval (%s)", a.cfg.Keys.PollInterval)
+}
+
 func cmdKeysList(ctx context.Context, args []string, io stdio, env []string) error {
 	fs := newFlags("keys list", "", io)
 	events := fs.Bool("events", false, "also print every key event (who did what, when, why)")
 	return withApp(ctx, fs, args, io, env, nil, func(a *app) error {
-		km := keys.NewManager(a.store, a.sealer, keys.Options{Policy: a.cfg.KeyPolicy()})
+		km := keys.NewManager(a.keyStore(), a.sealer, keys.Options{Policy: a.cfg.KeyPolicy()})
 		if err := km.Refresh(ctx); err != nil {
 			return err
 		}
@@ -68,7 +82,7 @@ func cmdKeysRotate(ctx context.Context, args []string, io stdio, env []string) e
 	reason := fs.String("reason", "", "why, for the key-event record")
 	actor := actorFlag(fs)
 	return withApp(ctx, fs, args, io, env, nil, func(a *app) error {
-		km := keys.NewManager(a.store, a.sealer, keys.Options{Policy: a.cfg.KeyPolicy(), Logger: a.log})
+		km := keys.NewManager(a.keyStore(), a.sealer, keys.Options{Policy: a.cfg.KeyPolicy(), Logger: a.log})
 		v, err := km.Rotate(ctx, keys.RotateOptions{Algorithm: *alg, Now: *now, Actor: actorName(*actor, env), Reason: *reason})
 		if err != nil {
 			return keysError(err)
@@ -76,8 +90,8 @@ func cmdKeysRotate(ctx context.Context, args []string, io stdio, env []string) e
 		if *now {
 			fmt.Fprintf(io.err, "WARNING: key %s signs from now on, without pre-publication. Relying parties that cached the JWKS\n"+
 				"(up to keys.jwks_max_age = %s) and do not refetch it on an unknown kid reject new tokens until their\n"+
-				"cache expires. Serving replicas pick the key up within keys.poll_interval (%s).\n",
-				v.KID, a.cfg.Keys.JWKSMaxAge, a.cfg.Keys.PollInterval)
+				"cache expires. Serving replicas pick the key up %s.\n",
+				v.KID, a.cfg.Keys.JWKSMaxAge, a.pickUp())
 			fmt.Fprintf(io.out, "key %s (%s) is active since %s\n", v.KID, v.Algorithm, stamp(v.ActivatesAt))
 			return nil
 		}
@@ -103,7 +117,7 @@ func cmdKeysRevoke(ctx context.Context, args []string, io stdio, env []string) e
 		return err
 	}
 	defer a.Close()
-	km := keys.NewManager(a.store, a.sealer, keys.Options{Policy: a.cfg.KeyPolicy(), Logger: a.log})
+	km := keys.NewManager(a.keyStore(), a.sealer, keys.Options{Policy: a.cfg.KeyPolicy(), Logger: a.log})
 	res, err := km.Revoke(ctx, kid, actorName(*actor, env), *reason)
 	if err != nil {
 		return keysError(err)
@@ -112,7 +126,7 @@ func cmdKeysRevoke(ctx context.Context, args []string, io stdio, env []string) e
 	if res.Replacement != nil {
 		fmt.Fprintf(io.out, "key %s (%s) signs in its place since %s\n", res.Replacement.KID, res.Replacement.Algorithm, stamp(res.Replacement.ActivatesAt))
 	}
-	fmt.Fprintf(io.out, "serving replicas apply this within keys.poll_interval (%s)\n", a.cfg.Keys.PollInterval)
+	fmt.Fprintf(io.out, "serving replicas apply this %s\n", a.pickUp())
 	return nil
 }
 
@@ -132,7 +146,7 @@ func cmdKeysRewrap(ctx context.Context, args []string, io stdio, env []string) e
 				return err
 			}
 		}
-		km := keys.NewManager(a.store, a.sealer, keys.Options{Policy: a.cfg.KeyPolicy(), Logger: a.log})
+		km := keys.NewManager(a.keyStore(), a.sealer, keys.Options{Policy: a.cfg.KeyPolicy(), Logger: a.log})
 		nKeys, err := km.Rewrap(ctx, to, actorName(*actor, env))
 		if err != nil {
 			return fmt.Errorf("%d signing keys re-sealed before: %w", nKeys, err)

@@ -11,11 +11,18 @@
 // re-evaluates its WHERE clause against the winner's row, so exactly one
 // wins without retry loops.
 //
-// The store also implements storage.DirectoryAdmin. Retired employee IDs
+// Directory administration (storage.DirectoryAdmin, part of Durable):
+// retired employee IDs
 // live in their own table, so "never issued again" cannot be a unique
 // constraint; every write that gives out an ID checks the history in a
 // statement after the write, whose fresh snapshot sees a retirement that
 // committed while the write waited on the employee-ID index.
+//
+// Replicas coordinate key rotation through the store (coord.go): TryLock
+// is keys.Locker (pg_try_advisory_xact_lock in a transaction held open on
+// a connection of its own, so a dead holder frees it), and
+// NotifyKeysChanged and WatchKeys are keys.Notifier (NOTIFY and a LISTEN
+// session that reconnects with backoff after an outage).
 //
 // The schema lives in embedded, numbered migration files. Open applies
 // them; Migrate does so inside one transaction holding a transaction-level

@@ -36,6 +36,7 @@ type Store struct {
 	now    func() time.Time
 	log    *slog.Logger
 	closed atomic.Bool
+	coord  *coordinator // advisory locks and LISTEN/NOTIFY (coord.go)
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -74,6 +75,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.coord = newCoordinator(cfg.ConnConfig.Copy(), s.log)
 	s.pool, err = pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, s.wrap(ctx, "open", err)
@@ -102,10 +104,12 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.wrap(ctx, "ping", s.pool.Ping(ctx))
 }
 
-// Close closes the pool, waiting for connections in use to be released.
-// Calls after Close fail with storage.ErrUnavailable.
+// Close ends WatchKeys' watchers and releases the advisory locks TryLock
+// took, then closes the pool, waiting for connections in use to be
+// released. Calls after Close fail with storage.ErrUnavailable.
 func (s *Store) Close() error {
 	if s.closed.CompareAndSwap(false, true) {
+		s.coord.close()
 		s.pool.Close()
 	}
 	return nil
