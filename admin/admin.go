@@ -2,12 +2,15 @@
 // API under /admin/api/v1 (JSON, described by an OpenAPI 3 document at
 // /admin/api/v1/openapi.json) and SCIM 2.0 under /scim/v2.
 //
-// Callers present gongpai's own access tokens: an employee's (their roles
-// and department scopes decide what they may do) or a service account's
-// (a client_credentials client whose ServiceRoles apply to the whole
-// directory). Every error is an errcode.Error: 401 E-101 without a valid
-// token, 403 E-102 for a right the caller lacks, 400 E-201 naming the
-// field, 404 E-204, 409 E-205 for a duplicate or a stale version.
+// Callers present gongpai's own access tokens: an employee's, issued with
+// the gongpai:admin scope (op.ScopeAdmin) to a client allowed it — their
+// roles and department scopes decide what they may do — or a service
+// account's (a client_credentials client whose ServiceRoles apply to the
+// whole directory). Every error is an errcode.Error: 401 E-101 without a
+// valid token, 403 E-102 for a right the caller lacks or an employee token
+// without gongpai:admin (WWW-Authenticate error="insufficient_scope"),
+// 400 E-201 naming the field, 404 E-204, 409 E-205 for a duplicate or a
+// stale version.
 package admin
 
 import (
@@ -38,13 +41,15 @@ type Tokens interface {
 }
 
 // Store is what the API reads and writes beyond the Manager's methods.
-// *sqlite.Store satisfies it.
+// Every storage.Store satisfies it (DirectoryAdmin is part of Durable).
 type Store interface {
 	directory.ManagerStore
 	Client(ctx context.Context, id string) (*storage.Client, error)
 	ListClients(ctx context.Context) ([]storage.Client, error)
 	CreateClient(ctx context.Context, c *storage.Client) error
 }
+
+var _ Store = storage.Store(nil)
 
 // Options configure the handler.
 type Options struct {
@@ -143,8 +148,11 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if status == 0 {
 		status = http.StatusInternalServerError
 	}
-	if status == http.StatusUnauthorized {
+	switch {
+	case status == http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="gongpai admin"`)
+	case e == errNotForAdmin:
+		w.Header().Set("WWW-Authenticate", insufficientScopeChallenge)
 	}
 	if strings.HasPrefix(r.URL.Path, SCIMPrefix) {
 		writeSCIMError(w, status, e)

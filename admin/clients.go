@@ -123,11 +123,13 @@ func (a *api) applyClient(r *http.Request, c *storage.Client, f clientFields) er
 	checked, _, err := op.NewClient(op.ClientSpec{
 		ID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		GrantTypes: c.GrantTypes, Scopes: c.Scopes, AccessTokenFormat: c.AccessTokenFormat, RequireMFA: c.RequireMFA,
+		BackchannelLogoutURI: c.BackchannelLogoutURI,
 	}, c.CreatedAt)
 	if err != nil {
 		return err
 	}
 	c.Name, c.RedirectURIs, c.PostLogoutRedirectURIs, c.Scopes = checked.Name, checked.RedirectURIs, checked.PostLogoutRedirectURIs, checked.Scopes
+	c.BackchannelLogoutURI = checked.BackchannelLogoutURI
 	if err := checkServiceRoles(c.ServiceRoles); err != nil {
 		return err
 	}

@@ -104,11 +104,18 @@ func newFixture(t *testing.T) *fixture {
 		for _, g := range p.grants {
 			must(m.GrantRole(ctx, "test", e.Subject, g[0], f.depts[g[1]]))
 		}
+		// Signed in through an admin console, with the admin scope …
 		tok := "at_" + p.name
-		must(st.CreateAccessToken(ctx, &storage.AccessToken{ID: tok, ClientID: "oa", Subject: e.Subject, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
+		must(st.CreateAccessToken(ctx, &storage.AccessToken{ID: tok, ClientID: "console", Subject: e.Subject,
+			Scopes: []string{op.ScopeOpenID, op.ScopeAdmin}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
 		f.tokens[p.name] = tok
+		// … and through an ordinary app, without it ("<name>@oa").
+		tok = "at_oa_" + p.name
+		must(st.CreateAccessToken(ctx, &storage.AccessToken{ID: tok, ClientID: "oa", Subject: e.Subject,
+			Scopes: op.DefaultScopes(), CreatedAt: now, ExpiresAt: now.Add(time.Hour)}))
+		f.tokens[p.name+"@oa"] = tok
 	}
-	for _, svc := range []struct{ name, role string }{{"svcSCIM", "scim"}, {"svcHR", "hr"}} {
+	for _, svc := range []struct{ name, role string }{{"svcSCIM", "scim"}, {"svcHR", "hr"}, {"svcAdmin", "admin"}, {"svcAuditor", "auditor"}} {
 		id := strings.ToLower(svc.name)
 		c, _, err := op.NewClient(op.ClientSpec{ID: id, GrantTypes: []string{"client_credentials"}}, now)
 		must(err)

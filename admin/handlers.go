@@ -21,6 +21,11 @@ func (a *api) apiRoutes() []route {
 	idParam := "{id}"
 	emp := "/employees/" + idParam
 	reasonRights := func(s string) string { return s + "; `reason` is required" }
+	// onPerson: every write to an existing employee also needs the caller
+	// to dominate the employee's privileged grants (lattice.go).
+	onPerson := func(s string) string {
+		return s + "; an employee holding hr, admin, auditor or scim only by an admin over a scope covering those grants"
+	}
 	return []route{
 		{method: "GET", path: "/me", tag: "session", summary: "The caller: actor, roles and the employee record (if an employee)", rights: "any valid token", resp: "Me", status: 200, h: a.me},
 
@@ -39,17 +44,17 @@ func (a *api) apiRoutes() []route {
 			resp: "EmployeeList", status: 200, h: a.searchEmployees},
 		{method: "POST", path: "/employees", tag: "employees", summary: "Onboard an employee (ID generated from the entity's rule unless given)", rights: "hr or admin over the department", body: "EmployeeCreate", resp: "Employee", status: 201, etag: true, h: a.createEmployee},
 		{method: "GET", path: emp, tag: "employees", summary: "One employee, by sub or employee ID", rights: "the employee themself; hr, admin, auditor over their department", resp: "Employee", status: 200, etag: true, h: a.getEmployee},
-		{method: "PATCH", path: emp, tag: "employees", summary: "Edit name, email, title, external ID (If-Match or version required; stale → E-205)", rights: "hr or admin over the department", body: "EmployeeChange", resp: "Employee", status: 200, etag: true, h: a.updateEmployee},
-		{method: "POST", path: emp + "/transfer", tag: "lifecycle", summary: "Transfer to another department; to another entity issues a new employee ID (the old one is kept in history), sub unchanged", rights: "hr or admin over the current and the target department", body: "Transfer", resp: "Employee", status: 200, etag: true, h: a.transfer},
-		{method: "POST", path: emp + "/freeze", tag: "lifecycle", summary: "Freeze: sign-in refused (E-103); sessions, refresh and access tokens dead before the answer", rights: reasonRights("hr or admin over the department"), body: "Reason", resp: "Employee", status: 200, etag: true, h: a.lifecycle(directory.ActionFreeze)},
-		{method: "POST", path: emp + "/unfreeze", tag: "lifecycle", summary: "Unfreeze", rights: "hr or admin over the department", body: "Reason", resp: "Employee", status: 200, etag: true, h: a.lifecycle(directory.ActionUnfreeze)},
-		{method: "POST", path: emp + "/leave", tag: "lifecycle", summary: "Mark departed (final; the ID is never reused); access cut as by freeze", rights: reasonRights("hr or admin over the department"), body: "Reason", resp: "Employee", status: 200, etag: true, h: a.lifecycle(directory.ActionLeave)},
-		{method: "POST", path: emp + "/reset-password", tag: "lifecycle", summary: "Set a new password (generated and returned once when none is given); access cut", rights: reasonRights("hr or admin over the department"), body: "PasswordReset", resp: "PasswordResetResult", status: 200, h: a.resetPassword},
-		{method: "POST", path: emp + "/reset-totp", tag: "lifecycle", summary: "Remove the TOTP key: the employee enrols again at the next sign-in; access cut", rights: reasonRights("hr or admin over the department"), body: "Reason", resp: "Employee", status: 200, etag: true, h: a.lifecycle(directory.ActionResetTOTP)},
+		{method: "PATCH", path: emp, tag: "employees", summary: "Edit name, email, title, external ID (If-Match or version required; stale → E-205)", rights: onPerson("hr or admin over the department"), body: "EmployeeChange", resp: "Employee", status: 200, etag: true, h: a.updateEmployee},
+		{method: "POST", path: emp + "/transfer", tag: "lifecycle", summary: "Transfer to another department; to another entity issues a new employee ID (the old one is kept in history), sub unchanged", rights: onPerson("hr or admin over the current and the target department"), body: "Transfer", resp: "Employee", status: 200, etag: true, h: a.transfer},
+		{method: "POST", path: emp + "/freeze", tag: "lifecycle", summary: "Freeze: sign-in refused (E-103); sessions, refresh and access tokens dead before the answer", rights: onPerson(reasonRights("hr or admin over the department")), body: "Reason", resp: "Employee", status: 200, etag: true, h: a.lifecycle(directory.ActionFreeze)},
+		{method: "POST", path: emp + "/unfreeze", tag: "lifecycle", summary: "Unfreeze", rights: onPerson("hr or admin over the department"), body: "Reason", resp: "Employee", status: 200, etag: true, h: a.lifecycle(directory.ActionUnfreeze)},
+		{method: "POST", path: emp + "/leave", tag: "lifecycle", summary: "Mark departed (final; the ID is never reused); access cut as by freeze", rights: onPerson(reasonRights("hr or admin over the department")), body: "Reason", resp: "Employee", status: 200, etag: true, h: a.lifecycle(directory.ActionLeave)},
+		{method: "POST", path: emp + "/reset-password", tag: "lifecycle", summary: "Set a new password (generated and returned once when none is given); access cut", rights: onPerson(reasonRights("hr or admin over the department")), body: "PasswordReset", resp: "PasswordResetResult", status: 200, h: a.resetPassword},
+		{method: "POST", path: emp + "/reset-totp", tag: "lifecycle", summary: "Remove the TOTP key: the employee enrols again at the next sign-in; access cut", rights: onPerson(reasonRights("hr or admin over the department")), body: "Reason", resp: "Employee", status: 200, etag: true, h: a.lifecycle(directory.ActionResetTOTP)},
 		{method: "GET", path: emp + "/history", tag: "employees", summary: "Retired employee IDs (cross-entity transfers)", rights: "the employee themself; hr, admin, auditor over their department", resp: "IDHistory", status: 200, h: a.history},
 		{method: "GET", path: emp + "/roles", tag: "roles", summary: "The employee's role grants", rights: "the employee themself; hr, admin, auditor over their department", resp: "RoleGrantList", status: 200, h: a.listRoles},
-		{method: "POST", path: emp + "/roles", tag: "roles", summary: "Grant a role, optionally scoped to a department subtree (a sub-administrator)", rights: "admin over the employee and over the grant's scope", body: "RoleGrant", resp: "RoleGrantList", status: 200, h: a.grantRole},
-		{method: "DELETE", path: emp + "/roles/{role}", tag: "roles", summary: "Revoke a role grant", rights: reasonRights("admin over the employee and over the grant's scope"),
+		{method: "POST", path: emp + "/roles", tag: "roles", summary: "Grant a role, optionally scoped to a department subtree (a sub-administrator)", rights: onPerson("hr or admin over the employee and the grant's scope for an ordinary role (employee, app roles); admin for hr, admin, auditor, scim"), body: "RoleGrant", resp: "RoleGrantList", status: 200, h: a.grantRole},
+		{method: "DELETE", path: emp + "/roles/{role}", tag: "roles", summary: "Revoke a role grant", rights: onPerson(reasonRights("as for granting")),
 			query: []param{{"department", "string", "department code of a scoped grant (empty: the whole-directory grant)"}, {"reason", "string", "why (audit trail)"}}, resp: "", status: 204, h: a.revokeRole},
 
 		{method: "GET", path: "/clients", tag: "clients", summary: "List relying parties and service accounts", rights: "admin, auditor", resp: "ClientList", status: 200, h: a.listClients},
@@ -456,6 +461,13 @@ func (a *api) employeeFor(r *http.Request, p *principal, c capability, self bool
 	if err := p.needAt(c, path, what+" "+e.EmployeeID); err != nil {
 		return nil, err
 	}
+	if c != capReadPeople {
+		// A write: the caller must also dominate the employee's own
+		// privileged grants (lattice.go).
+		if err := a.guardTarget(ctx, p, e, what); err != nil {
+			return nil, err
+		}
+	}
 	return e, nil
 }
 
@@ -828,10 +840,12 @@ func (a *api) listRoles(w http.ResponseWriter, r *http.Request, p *principal) er
 }
 
 // grantScope resolves a grant's department code (in the employee's
-// entity) and checks the caller may grant over it.
-func (a *api) grantScope(ctx context.Context, p *principal, e *storage.Employee, deptCode, what string) (string, error) {
+// entity) and checks the caller may grant role over it: a privileged role
+// needs admin there, an ordinary one hr or admin (lattice.go).
+func (a *api) grantScope(ctx context.Context, p *principal, e *storage.Employee, role, deptCode, what string) (string, error) {
+	c := grantCapability(role)
 	if deptCode == "" {
-		return "", p.needGlobal(capGrantRoles, what+" over the whole directory")
+		return "", p.needGlobal(c, what+" over the whole directory")
 	}
 	d, err := a.st.DepartmentByCode(ctx, e.Entity, deptCode)
 	if err != nil {
@@ -844,7 +858,7 @@ func (a *api) grantScope(ctx context.Context, p *principal, e *storage.Employee,
 	if err != nil {
 		return "", err
 	}
-	return d.ID, p.needAt(capGrantRoles, path, what+" over "+d.Code)
+	return d.ID, p.needAt(c, path, what+" over "+d.Code)
 }
 
 func (a *api) grantRole(w http.ResponseWriter, r *http.Request, p *principal) error {
@@ -855,11 +869,12 @@ func (a *api) grantRole(w http.ResponseWriter, r *http.Request, p *principal) er
 	if err := decode(w, r, &in); err != nil {
 		return err
 	}
-	e, err := a.employeeFor(r, p, capGrantRoles, false, "granting roles to employee")
+	in.Role = strings.TrimSpace(in.Role)
+	e, err := a.employeeFor(r, p, capGrantAppRoles, false, "granting roles to employee")
 	if err != nil {
 		return err
 	}
-	deptID, err := a.grantScope(r.Context(), p, e, in.Department, "granting "+in.Role)
+	deptID, err := a.grantScope(r.Context(), p, e, in.Role, in.Department, "granting "+in.Role)
 	if err != nil {
 		return err
 	}
@@ -870,12 +885,12 @@ func (a *api) grantRole(w http.ResponseWriter, r *http.Request, p *principal) er
 }
 
 func (a *api) revokeRole(w http.ResponseWriter, r *http.Request, p *principal) error {
-	e, err := a.employeeFor(r, p, capGrantRoles, false, "revoking roles of employee")
+	e, err := a.employeeFor(r, p, capGrantAppRoles, false, "revoking roles of employee")
 	if err != nil {
 		return err
 	}
 	role := r.PathValue("role")
-	deptID, err := a.grantScope(r.Context(), p, e, r.URL.Query().Get("department"), "revoking "+role)
+	deptID, err := a.grantScope(r.Context(), p, e, role, r.URL.Query().Get("department"), "revoking "+role)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gongpai/gongpai/directory"
 	"github.com/gongpai/gongpai/errcode"
+	"github.com/gongpai/gongpai/storage"
 )
 
 // maxImportBody bounds an uploaded CSV (100 000 rows are about 10 MiB).
@@ -112,6 +113,9 @@ func (a *api) importCSV(w http.ResponseWriter, r *http.Request, p *principal) er
 				return err
 			}
 			return p.needAt(capWritePeople, path, "importing into this department")
+		},
+		AllowEmployee: func(ctx context.Context, e *storage.Employee) error {
+			return a.guardTarget(ctx, p, e, "importing changes to employee")
 		},
 	})
 	if err != nil {

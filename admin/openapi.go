@@ -148,7 +148,7 @@ func (a *api) document() obj {
 			"responses": obj{
 				"400": errResp("E-201 invalid input (names the field)"),
 				"401": errResp("E-101 missing or invalid access token"),
-				"403": errResp("E-102 permission denied"),
+				"403": errResp("E-102 permission denied, or an employee token issued without the gongpai:admin scope"),
 				"404": errResp("E-204 not found"),
 				"409": errResp("E-205 conflict: duplicate, stale version, or a transition the employee's state refuses"),
 			},
@@ -184,11 +184,12 @@ func (a *api) document() obj {
 		"openapi": "3.1.0",
 		"info": obj{"title": "gongpai admin API", "version": "1",
 			"description": "Directory administration: entities, departments, employees and their lifecycle, roles, clients, batch import, audit. " +
-				"Authenticate with a gongpai access token (Authorization: Bearer). Errors carry stable codes (docs/errors.md)."},
+				"Authenticate with a gongpai access token (Authorization: Bearer): an employee's, requested with the gongpai:admin scope " +
+				"through a client allowed it, or a service account's (client_credentials). Errors carry stable codes (docs/errors.md)."},
 		"servers":    servers,
 		"security":   []any{obj{"bearer": []string{}}},
 		"paths":      paths,
-		"components": obj{"schemas": schemas, "securitySchemes": obj{"bearer": obj{"type": "http", "scheme": "bearer", "description": "a gongpai access token (employee or client_credentials)"}}},
+		"components": obj{"schemas": schemas, "securitySchemes": obj{"bearer": obj{"type": "http", "scheme": "bearer", "description": "a gongpai access token: an employee's issued with the gongpai:admin scope, or a client_credentials token of a service account"}}},
 	}
 }
 

@@ -29,21 +29,22 @@ var ServiceRoles = []string{RoleHR, RoleAdmin, RoleAuditor, RoleSCIM}
 type capability int
 
 const (
-	capReadPeople   capability = iota // read employees, their roles and ID history
-	capWritePeople                    // onboard, edit, transfer, freeze, leave, resets, import
-	capReadOrg                        // read entities and departments
-	capWriteOrg                       // create, move, delete departments; entities (whole directory only)
-	capGrantRoles                     // grant and revoke roles
-	capReadClients                    // read clients
-	capWriteClients                   // register, change, delete clients (whole directory only)
-	capReadAudit                      // read the audit trail
-	capSCIM                           // use /scim/v2
+	capReadPeople    capability = iota // read employees, their roles and ID history
+	capWritePeople                     // onboard, edit, transfer, freeze, leave, resets, import
+	capReadOrg                         // read entities and departments
+	capWriteOrg                        // create, move, delete departments; entities (whole directory only)
+	capGrantRoles                      // grant and revoke privileged roles (hr, admin, auditor, scim); act on their holders (lattice.go)
+	capGrantAppRoles                   // grant and revoke ordinary roles (employee, app roles such as erp:approver)
+	capReadClients                     // read clients
+	capWriteClients                    // register, change, delete clients (whole directory only)
+	capReadAudit                       // read the audit trail
+	capSCIM                            // use /scim/v2
 )
 
 var roleCaps = map[string][]capability{
 	RoleAuditor: {capReadPeople, capReadOrg, capReadClients, capReadAudit},
-	RoleHR:      {capReadPeople, capWritePeople, capReadOrg},
-	RoleAdmin:   {capReadPeople, capWritePeople, capReadOrg, capWriteOrg, capGrantRoles, capReadClients, capWriteClients, capReadAudit, capSCIM},
+	RoleHR:      {capReadPeople, capWritePeople, capReadOrg, capGrantAppRoles},
+	RoleAdmin:   {capReadPeople, capWritePeople, capReadOrg, capWriteOrg, capGrantRoles, capGrantAppRoles, capReadClients, capWriteClients, capReadAudit, capSCIM},
 	RoleSCIM:    {capSCIM, capReadOrg},
 }
 
@@ -161,6 +162,12 @@ func (a *api) principalOf(ctx context.Context, t *storage.AccessToken) (*princip
 		}
 		return p, nil
 	}
+	// An employee's token from an ordinary app must not work here: the
+	// app could replay it. Only tokens asked for with the admin scope,
+	// which only clients allowed it can obtain, are accepted.
+	if !slices.Contains(t.Scopes, op.ScopeAdmin) {
+		return nil, errNotForAdmin
+	}
 	e, err := a.st.Employee(ctx, t.Subject)
 	if err != nil {
 		return nil, fmt.Errorf("admin: employee of token: %w", err)
@@ -175,6 +182,16 @@ func (a *api) principalOf(ctx context.Context, t *storage.AccessToken) (*princip
 	}
 	return p, nil
 }
+
+// errNotForAdmin refuses a valid employee token issued without
+// op.ScopeAdmin: 403, as RFC 6750 §3.1 prescribes for insufficient_scope
+// (the token is fine; it was not issued for this), with the error in
+// WWW-Authenticate (writeError).
+var errNotForAdmin = &errcode.Error{Code: errcode.PermissionDenied, Status: http.StatusForbidden,
+	Message: "this access token was not issued for administration: sign in through a client allowed the " +
+		op.ScopeAdmin + " scope, and request that scope"}
+
+const insufficientScopeChallenge = `Bearer realm="gongpai admin", error="insufficient_scope", scope="` + op.ScopeAdmin + `"`
 
 func unauthenticated(msg string) error {
 	return &errcode.Error{Code: errcode.Unauthenticated, Status: http.StatusUnauthorized, Message: msg}

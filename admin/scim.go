@@ -638,6 +638,9 @@ func (a *api) scimReplaceUser(w http.ResponseWriter, r *http.Request, p *princip
 	if err != nil {
 		return err
 	}
+	if err := a.guardTarget(ctx, p, e, "SCIM change to"); err != nil {
+		return err
+	}
 	if err := ifMatch(r, e); err != nil {
 		return err
 	}
@@ -681,6 +684,9 @@ func (a *api) scimPatchUser(w http.ResponseWriter, r *http.Request, p *principal
 	}
 	e, err := a.scimEmployee(ctx, r.PathValue("id"))
 	if err != nil {
+		return err
+	}
+	if err := a.guardTarget(ctx, p, e, "SCIM change to"); err != nil {
 		return err
 	}
 	if err := ifMatch(r, e); err != nil {
@@ -810,6 +816,9 @@ func setPath(d *desired, path string, raw json.RawMessage, remove bool) error {
 func (a *api) scimDeleteUser(w http.ResponseWriter, r *http.Request, p *principal) error {
 	e, err := a.scimEmployee(r.Context(), r.PathValue("id"))
 	if err != nil {
+		return err
+	}
+	if err := a.guardTarget(r.Context(), p, e, "SCIM DELETE of"); err != nil {
 		return err
 	}
 	if _, err := a.m.Leave(r.Context(), p.actor, e.Subject, "SCIM DELETE by "+p.actor); err != nil {

@@ -148,11 +148,13 @@ type TOTP struct {
 	Skew     uint   `yaml:"skew"`     // 30 s steps accepted either side of now
 }
 
-// RateLimit bounds failed sign-ins.
+// RateLimit bounds failed sign-ins, and how many sign-ins (auth
+// requests) one client IP may start per minute.
 type RateLimit struct {
-	PerEmployee int           `yaml:"per_employee"`
-	PerIP       int           `yaml:"per_ip"`
-	Window      time.Duration `yaml:"window"`
+	PerEmployee        int           `yaml:"per_employee"`
+	PerIP              int           `yaml:"per_ip"`
+	Window             time.Duration `yaml:"window"`
+	AuthorizePerMinute int           `yaml:"authorize_per_minute"`
 }
 
 // Log configures the server's slog handler.
@@ -239,7 +241,7 @@ func Default() *Config {
 		Session:   Session{TTL: 10 * time.Hour},
 		Password:  Password{Time: 2, MemoryKiB: 19456, Threads: 1},
 		TOTP:      TOTP{Issuer: "gongpai", Required: true, Skew: 1},
-		RateLimit: RateLimit{PerEmployee: 5, PerIP: 50, Window: 15 * time.Minute},
+		RateLimit: RateLimit{PerEmployee: 5, PerIP: 50, Window: 15 * time.Minute, AuthorizePerMinute: 300},
 		Log:       Log{Level: slog.LevelInfo, Format: "text"},
 		Keys: Keys{
 			Algorithms:     []string{keys.RS256},
@@ -462,6 +464,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RateLimit.PerIP < 1 {
 		bad("rate_limit.per_ip", "must be at least 1, got %d", c.RateLimit.PerIP)
+	}
+	if c.RateLimit.AuthorizePerMinute < 1 {
+		bad("rate_limit.authorize_per_minute", "must be at least 1, got %d", c.RateLimit.AuthorizePerMinute)
 	}
 	switch c.Log.Format {
 	case "text", "json":

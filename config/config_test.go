@@ -81,7 +81,7 @@ func TestDefaultIsValid(t *testing.T) {
 		t.Errorf("password = %+v", c.Password)
 	case c.TOTP != config.TOTP{Issuer: "gongpai", Required: true, Skew: 1}:
 		t.Errorf("totp = %+v", c.TOTP)
-	case c.RateLimit != config.RateLimit{PerEmployee: 5, PerIP: 50, Window: 15 * time.Minute}:
+	case c.RateLimit != config.RateLimit{PerEmployee: 5, PerIP: 50, Window: 15 * time.Minute, AuthorizePerMinute: 300}:
 		t.Errorf("rate_limit = %+v", c.RateLimit)
 	case c.Log != config.Log{Level: slog.LevelInfo, Format: "text"}:
 		t.Errorf("log = %+v", c.Log)
@@ -225,7 +225,7 @@ tokens:
 session: {ttl: 8h}
 password: {time: 3, memory_kib: 65536, threads: 4, max_concurrent: 8}
 totp: {issuer: ACME SSO, required: false, skew: 0}
-rate_limit: {per_employee: 3, per_ip: 100, window: 1h}
+rate_limit: {per_employee: 3, per_ip: 100, window: 1h, authorize_per_minute: 1000}
 log: {level: debug, format: json}
 trust_proxy_headers: true
 `)
@@ -242,7 +242,7 @@ trust_proxy_headers: true
 		Session:   config.Session{TTL: 8 * time.Hour},
 		Password:  config.Password{Time: 3, MemoryKiB: 65536, Threads: 4, MaxConcurrent: 8},
 		TOTP:      config.TOTP{Issuer: "ACME SSO", Required: false, Skew: 0},
-		RateLimit: config.RateLimit{PerEmployee: 3, PerIP: 100, Window: time.Hour},
+		RateLimit: config.RateLimit{PerEmployee: 3, PerIP: 100, Window: time.Hour, AuthorizePerMinute: 1000},
 		Log:       config.Log{Level: slog.LevelDebug, Format: "json"},
 
 		TrustProxyHeaders: true,

@@ -50,6 +50,10 @@ type ImportOptions struct {
 	// Allow, when set, vets every department a row touches (the target,
 	// and the current one of a transfer); an error refuses the row.
 	Allow func(ctx context.Context, departmentID string) error
+	// AllowEmployee, when set, vets an existing employee a row would
+	// change (not one it leaves as it is); an error refuses the row. The
+	// admin API refuses employees holding rights the importer does not.
+	AllowEmployee func(ctx context.Context, e *storage.Employee) error
 }
 
 // RowError is one problem with one row: Row is the CSV line's record
@@ -526,7 +530,13 @@ func (v *validator) row(ctx context.Context, ir *importRow, o ImportOptions) (w 
 	if cur == nil {
 		return v.create(ctx, ir, ent, dept, hire, status)
 	}
-	return v.update(ctx, ir, cur, ent, dept, status)
+	w, ch, cut, rerrs := v.update(ctx, ir, cur, ent, dept, status)
+	if ch != nil && o.AllowEmployee != nil {
+		if err := o.AllowEmployee(ctx, cur); err != nil {
+			return nil, nil, false, []RowError{{Row: ir.row, Field: "employee_id", Err: err}}
+		}
+	}
+	return w, ch, cut, rerrs
 }
 
 func (v *validator) create(ctx context.Context, ir *importRow, ent *storage.LegalEntity, dept *storage.Department, hire time.Time, status storage.EmployeeStatus) (*storage.EmployeeWrite, *ImportChange, bool, []RowError) {

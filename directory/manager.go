@@ -17,7 +17,7 @@ import (
 
 // ManagerStore is the durable side the Manager writes: the directory's
 // Store, the administrative additions, and refresh-token revocation.
-// *sqlite.Store satisfies it.
+// Every storage.Store satisfies it.
 type ManagerStore interface {
 	Store
 	storage.DirectoryAdmin
@@ -26,6 +26,8 @@ type ManagerStore interface {
 	RevokeRole(ctx context.Context, subject, role string) error
 	RevokeRefreshTokensOfSubject(ctx context.Context, subject string) error
 }
+
+var _ ManagerStore = storage.Store(nil)
 
 // AccessStore is the ephemeral side a cut-off clears: SSO sessions and
 // recorded access tokens (opaque and JWT alike: introspection and userinfo

@@ -119,7 +119,7 @@ func (rp *relyingParty) takeFlow(state string) *flow {
 // production argon2id cost, then TOTP) plus the code exchange, per op.
 // Every iteration is a different employee: a TOTP code works once per step.
 func BenchmarkSignIn(b *testing.B) {
-	s := startServer(b, "GONGPAI_PASSWORD_MEMORY_KIB=19456", "GONGPAI_PASSWORD_TIME=2", "GONGPAI_RATE_LIMIT_PER_IP=1000000")
+	s := startServer(b, "GONGPAI_PASSWORD_MEMORY_KIB=19456", "GONGPAI_PASSWORD_TIME=2", "GONGPAI_RATE_LIMIT_PER_IP=1000000", "GONGPAI_RATE_LIMIT_AUTHORIZE_PER_MINUTE=1000000")
 	s.cli(b, "", "entity", "add", "--code", "ACME", "--name", "ACME", "--id-rule", "{dept}{yyyy}{seq:5}")
 	s.cli(b, "", "dept", "add", "--entity", "ACME", "--code", "IT01", "--name", "IT")
 	rp := newRelyingParty(b, s, "bench")
@@ -148,7 +148,7 @@ func BenchmarkSignIn(b *testing.B) {
 // BenchmarkSilentSSO measures the round trip of a signed-in browser into an
 // app: /authorize → (session found, no page) → callback → code → token.
 func BenchmarkSilentSSO(b *testing.B) {
-	s := startServer(b, "GONGPAI_RATE_LIMIT_PER_IP=1000000")
+	s := startServer(b, "GONGPAI_RATE_LIMIT_PER_IP=1000000", "GONGPAI_RATE_LIMIT_AUTHORIZE_PER_MINUTE=1000000")
 	co := s.seedCompany(b)
 	rp := newRelyingParty(b, s, "bench")
 	fb := newFormBrowser(b, s.URL, rp)

@@ -120,6 +120,12 @@ func TestFreezeCutsAccessEndToEnd(t *testing.T) {
 	if !oa.introspect(t, tokOA.AccessToken) || !erp.introspect(t, tokERP.AccessToken) {
 		t.Fatal("access tokens inactive before the freeze")
 	}
+	// An app cannot replay the employee's token against the admin API:
+	// it was not issued with the gongpai:admin scope.
+	var refused struct{ Code string }
+	if st := s.adminCall(t, tokOA.AccessToken, "GET", "/admin/api/v1/me", nil, &refused); st != http.StatusForbidden || refused.Code != "E-102" {
+		t.Errorf("OA's employee token on the admin API: %d %+v, want 403 E-102", st, refused)
+	}
 
 	// A freeze without a reason is refused and changes nothing.
 	var e struct {

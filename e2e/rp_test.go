@@ -30,6 +30,9 @@ type relyingParty struct {
 	mu        sync.Mutex
 	flows     map[string]*flow // by state
 	callbacks chan callback
+	// logouts receives the logout_token of each back-channel logout
+	// request (its URI is registered for every test app).
+	logouts chan string
 }
 
 // flow is one authorization request the RP started.
@@ -46,7 +49,7 @@ var defaultScopes = []string{oidc.ScopeOpenID, "profile", "email", "employee", "
 
 func newRelyingParty(t testing.TB, s *server, id string) *relyingParty {
 	t.Helper()
-	rp := &relyingParty{ID: id, flows: map[string]*flow{}, callbacks: make(chan callback, 8)}
+	rp := &relyingParty{ID: id, flows: map[string]*flow{}, callbacks: make(chan callback, 8), logouts: make(chan string, 16)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /start", rp.start)
 	mux.HandleFunc("GET /callback", rp.callback)
@@ -54,10 +57,12 @@ func newRelyingParty(t testing.TB, s *server, id string) *relyingParty {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, `<!doctype html><title>signed out</title><p id="rp-bye">state=%s</p>`, html.EscapeString(r.URL.Query().Get("state")))
 	})
+	mux.HandleFunc("POST /backchannel", rp.backchannel)
 	rp.srv = httptest.NewServer(mux)
 	t.Cleanup(rp.srv.Close)
 
-	secret := s.addClient(t, id, rp.srv.URL+"/callback", "--post-logout-redirect-uri", rp.srv.URL+"/bye")
+	secret := s.addClient(t, id, rp.srv.URL+"/callback", "--post-logout-redirect-uri", rp.srv.URL+"/bye",
+		"--backchannel-logout-uri", rp.srv.URL+"/backchannel")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	p, err := oidc.NewProvider(ctx, s.Issuer)
@@ -181,4 +186,19 @@ func oauthError(err error) string {
 		return "non-oauth error: " + err.Error()
 	}
 	return ""
+}
+
+// backchannel is the app's OIDC back-channel logout endpoint: it hands
+// the logout token to the test and answers 200 (§2.8).
+func (rp *relyingParty) backchannel(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Content-Type") != "application/x-www-form-urlencoded" || r.ParseForm() != nil || r.PostForm.Get("logout_token") == "" {
+		http.Error(w, `{"error":"invalid_request"}`, http.StatusBadRequest)
+		return
+	}
+	select {
+	case rp.logouts <- r.PostForm.Get("logout_token"):
+	default:
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
 }

@@ -75,7 +75,7 @@ func measure(b *testing.B, s *server, op func(worker int) error) {
 func BenchmarkThroughput(b *testing.B) {
 	for _, backend := range []string{"sqlite", "postgres+redis"} {
 		b.Run(backend+"/silent-sso", func(b *testing.B) {
-			s := startServer(b, append(backendEnv(b, backend), "GONGPAI_RATE_LIMIT_PER_IP=1000000")...)
+			s := startServer(b, append(backendEnv(b, backend), "GONGPAI_RATE_LIMIT_PER_IP=1000000", "GONGPAI_RATE_LIMIT_AUTHORIZE_PER_MINUTE=1000000")...)
 			s.cli(b, "", "entity", "add", "--code", "ACME", "--name", "ACME", "--id-rule", "{dept}{yyyy}{seq:3}")
 			s.cli(b, "", "dept", "add", "--entity", "ACME", "--code", "IT01", "--name", "IT")
 			rp := newRelyingParty(b, s, "bench")

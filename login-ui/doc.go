@@ -8,13 +8,15 @@
 // to /login?authRequestID=ID. From there:
 //
 //	GET /login ──(request or client gone)──────────────► "link expired" page, 400
+//	    ├─(not started in this browser: no matching binding cookie)
+//	    │        ──► "link expired" page, 400 (prompt=none: login_required)
 //	    │
 //	    ├─(SSO cookie names a live session of an active employee, and
 //	    │  no prompt=login, max_age not exceeded, id_token_hint subject
-//	    │  matches, "mfa" in its amr if the client requires MFA)
+//	    │  and login_hint match, "mfa" in its amr if the client requires MFA)
 //	    │        ──► AddSessionClient, Complete ──► 302 provider callback
 //	    ├─(prompt=none) ──► ErrorRedirect login_required ──► 302 app
-//	    └─► password page
+//	    └─► password page (prefilled with login_hint)
 //
 //	POST /login/password (CSRF, rate limit per IP and per employee ID)
 //	    ├─ bad ID or password ─► password page, one generic message, 401
@@ -42,10 +44,15 @@
 // employee ID exists; frozen and departed are told only after the right
 // password.
 //
+// Every step loads its auth request through one function that also asks
+// the provider whether this browser started it (AuthRequests.BoundToBrowser:
+// the cookie /authorize set), so a sign-in link forwarded to someone else
+// completes nothing, silently or after their password.
+//
 // Before the session is used, the client's access policy (departments by
 // subtree, roles) is applied; an employee it excludes sees a page saying so
 // (E-102) that sends them back to the app with access_denied, by a link and
-// after a pause.
+// after a pause — or, under prompt=none, no page: access_denied at once.
 //
 // # Sign-out
 //
@@ -54,6 +61,9 @@
 // at once; otherwise a confirmation form is shown, because a bare link
 // must not sign anyone out. Ending deletes the session, clears the cookie
 // and redirects to the validated post_logout_redirect_uri or /logged-out.
+// Options.SessionEnder hears of every session ended here — by a sign-out,
+// or by a sign-in that replaces the browser's previous session — so each
+// app of that session gets a back-channel logout token for its sid.
 //
 // # Browser security
 //

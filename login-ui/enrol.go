@@ -124,9 +124,11 @@ func (h *handler) postEnrol(w http.ResponseWriter, r *http.Request) {
 
 // finish starts a brand-new SSO session for the employee the flow proved,
 // then completes the auth request. The session ID is always fresh (no
-// fixation); a previous session in this browser is ended, keeping its
-// client list when it was the same employee so back-channel logout still
-// reaches those apps.
+// fixation); a previous session in this browser is ended, and its apps are
+// sent a logout token for its sid (they hold that sid, which no later
+// logout would name). Its client list is kept when it was the same
+// employee, so an app that keys on sub alone still hears of the new
+// session's end.
 func (h *handler) finish(w http.ResponseWriter, r *http.Request, fc *flowCtx, f *flowState, amr []string) {
 	ctx := r.Context()
 	value, err := randomToken(32)
@@ -149,8 +151,12 @@ func (h *handler) finish(w http.ResponseWriter, r *http.Request, fc *flowCtx, f 
 		if old.Subject == f.Subject {
 			s.ClientIDs = slices.Clone(old.ClientIDs)
 		}
-		if err := h.o.Sessions.DeleteSession(ctx, old.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			h.log.WarnContext(ctx, "login-ui: end previous session", "err", err)
+		if err := h.o.Sessions.DeleteSession(ctx, old.ID); err != nil {
+			if !errors.Is(err, storage.ErrNotFound) {
+				h.log.WarnContext(ctx, "login-ui: end previous session", "err", err)
+			}
+		} else {
+			h.sessionEnded(ctx, old)
 		}
 	}
 	if err := h.o.Sessions.CreateSession(ctx, s); err != nil {

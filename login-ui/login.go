@@ -67,7 +67,11 @@ func (h *handler) loadRequest(w http.ResponseWriter, r *http.Request, id string)
 		}
 		return nil, false
 	}
-	return &flowCtx{ar: ar, client: client, lang: lang}, true
+	fc := &flowCtx{ar: ar, client: client, lang: lang}
+	if !h.boundHere(w, r, fc) {
+		return nil, false
+	}
+	return fc, true
 }
 
 // getLogin is the entry point: finish silently from the SSO session when
@@ -136,6 +140,11 @@ func (h *handler) reusableSession(r *http.Request, fc *flowCtx) *storage.Session
 			why = "employee lookup failed"
 		case err != nil || emp.Status != storage.StatusActive:
 			why = "employee not active"
+		case !hintNames(fc.ar.LoginHint, emp):
+			// Never complete silently as someone other than the app asked
+			// for: prompt=none gets login_required, otherwise the sign-in
+			// page comes prefilled with the hint.
+			why = "login_hint names another employee"
 		}
 	}
 	if why != "" {
@@ -158,6 +167,11 @@ func (h *handler) complete(w http.ResponseWriter, r *http.Request, fc *flowCtx, 
 	}
 	if !allowed {
 		h.log.InfoContext(ctx, "login-ui: employee not allowed by client policy", "client", fc.client.ID, "sub", s.Subject)
+		if slices.Contains(fc.ar.Prompt, "none") {
+			// prompt=none never shows a page, not even this one.
+			h.errorRedirect(w, r, fc, "access_denied", notAllowedDesc, status)
+			return
+		}
 		h.notAllowed(w, r, fc)
 		return
 	}
@@ -207,7 +221,7 @@ func (h *handler) allowed(ctx context.Context, c *storage.Client, subject string
 // app and goes there by itself after a pause: they are signed in, they
 // just may not use this app.
 func (h *handler) notAllowed(w http.ResponseWriter, r *http.Request, fc *flowCtx) {
-	to, err := h.o.Requests.ErrorRedirect(r.Context(), fc.ar.ID, "access_denied", "the employee may not use this application")
+	to, err := h.o.Requests.ErrorRedirect(r.Context(), fc.ar.ID, "access_denied", notAllowedDesc)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			h.renderError(w, r, fc.lang, http.StatusBadRequest, "err_expired", "")

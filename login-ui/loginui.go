@@ -17,8 +17,8 @@ import (
 )
 
 // AuthRequests is the slice of the OpenID provider the sign-in pages drive.
-// *op.Provider satisfies the first four methods directly; see LogoutRequest
-// for the fifth.
+// *op.Provider satisfies all but OpenLogoutRequest directly; see
+// LogoutRequest for that one.
 type AuthRequests interface {
 	AuthRequest(ctx context.Context, id string) (*storage.AuthRequest, error)
 	Client(ctx context.Context, id string) (*storage.Client, error)
@@ -30,6 +30,10 @@ type AuthRequests interface {
 	ErrorRedirect(ctx context.Context, id, oauthErr, description string) (redirectTo string, err error)
 	// OpenLogoutRequest opens the sealed lr parameter end_session sent.
 	OpenLogoutRequest(lr string) (*LogoutRequest, error)
+	// BoundToBrowser reports whether r comes from the browser that sent
+	// the request to /authorize (the provider's browser-binding cookie).
+	// A request is completed only for that browser.
+	BoundToBrowser(r *http.Request, ar *storage.AuthRequest) bool
 }
 
 // LogoutRequest is an RP-initiated logout the provider has validated. It
@@ -100,8 +104,11 @@ type Options struct {
 	// entry (the one our own reverse proxy appended) instead of
 	// RemoteAddr. Enable only behind a proxy that sets it.
 	TrustProxyHeaders bool
-	Now               func() time.Time
-	Logger            *slog.Logger
+	// SessionEnder, when set, is told about every session a sign-out or a
+	// replacing sign-in ends (back-channel logout).
+	SessionEnder SessionEnder
+	Now          func() time.Time
+	Logger       *slog.Logger
 }
 
 const (
@@ -186,6 +193,7 @@ func New(o Options) (http.Handler, error) {
 func (h *handler) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /login", h.getLogin)
+	mux.HandleFunc("GET /login/expired", h.getExpired)
 	mux.HandleFunc("POST /login/password", h.postPassword)
 	mux.HandleFunc("GET /login/totp", h.getTOTP)
 	mux.HandleFunc("POST /login/totp", h.postTOTP)
@@ -196,7 +204,7 @@ func (h *handler) routes() http.Handler {
 	mux.HandleFunc("GET /logged-out", h.getLoggedOut)
 	mux.Handle("GET /static/", http.StripPrefix("/static/", h.serveStatic()))
 	mux.HandleFunc("/", h.notFound)
-	return securityHeaders(mux)
+	return securityHeaders(strictTransport(mux, h.o.Secure))
 }
 
 func (h *handler) serveStatic() http.Handler {

@@ -70,9 +70,13 @@ func (h *handler) postLogout(w http.ResponseWriter, r *http.Request) {
 // browser back to the app or to the signed-out page.
 func (h *handler) endSession(w http.ResponseWriter, r *http.Request, s *storage.Session, req *LogoutRequest, status int) {
 	if s != nil {
-		if err := h.o.Sessions.DeleteSession(r.Context(), s.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		err := h.o.Sessions.DeleteSession(r.Context(), s.ID)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			h.internalError(w, r, h.langFor(r, nil), "delete session", err)
 			return
+		}
+		if err == nil { // not found: whoever deleted it told the apps
+			h.sessionEnded(r.Context(), s)
 		}
 		h.log.InfoContext(r.Context(), "login-ui: signed out", "sub", s.Subject, "client", req.ClientID)
 	}

@@ -83,6 +83,9 @@ func (p *Provider) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest,
 	if err != nil {
 		return nil, err
 	}
+	if e := checkAuthRequestSizes(req); e != nil {
+		return nil, e
+	}
 	if req.ResponseType != oidc.ResponseTypeCode {
 		return nil, unsupportedResponseType("only response_type=code is supported")
 	}
@@ -140,6 +143,10 @@ func (p *Provider) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest,
 		CreatedAt:           now,
 		ExpiresAt:           now.Add(p.cfg.AuthRequestTTL),
 	}
+	slot := bindingSlotFrom(ctx) // nil outside /authorize: bound to no browser
+	if slot != nil {
+		r.BrowserBinding = slot.hash
+	}
 	if req.MaxAge != nil {
 		d := time.Duration(*req.MaxAge) * time.Second
 		r.MaxAge = &d
@@ -149,6 +156,9 @@ func (p *Provider) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest,
 	}
 	if err := p.store.CreateAuthRequest(ctx, r); err != nil {
 		return nil, p.serverErr(ctx, "create auth request", err)
+	}
+	if slot != nil {
+		slot.id = id
 	}
 	return authRequest{r}, nil
 }

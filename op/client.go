@@ -41,6 +41,9 @@ type ClientSpec struct {
 	RequireMFA                                       bool
 	// IDTokenSignedResponseAlg: RS256, ES256 or EdDSA; "" = the default.
 	IDTokenSignedResponseAlg string
+	// BackchannelLogoutURI receives logout tokens (OIDC Back-Channel
+	// Logout 1.0 §2.2): https (http on loopback only), no fragment.
+	BackchannelLogoutURI string
 }
 
 // FieldError says which ClientSpec field is invalid and why.
@@ -59,7 +62,8 @@ var clientIDPattern = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
 // NewClient validates spec and returns the client to store, plus its secret
 // for a confidential client (shown once; only its SHA-256 is kept). Empty
 // GrantTypes means authorization_code + refresh_token; empty Scopes means
-// every known scope; empty AccessTokenFormat means opaque.
+// DefaultScopes (every known scope but gongpai:admin); empty
+// AccessTokenFormat means opaque.
 func NewClient(spec ClientSpec, now time.Time) (*storage.Client, string, error) {
 	if !clientIDPattern.MatchString(spec.ID) {
 		return nil, "", &FieldError{"id", "must be 1–64 characters of a-z, 0-9, '-' and '_'"}
@@ -100,7 +104,7 @@ func NewClient(spec ClientSpec, now time.Time) (*storage.Client, string, error) 
 		return nil, "", &FieldError{"grant_types", "a public client cannot use client_credentials"}
 	}
 	if len(c.Scopes) == 0 {
-		c.Scopes = SupportedScopes()
+		c.Scopes = DefaultScopes()
 	}
 	for _, s := range c.Scopes {
 		if !isKnownScope(s) {
@@ -122,6 +126,9 @@ func NewClient(spec ClientSpec, now time.Time) (*storage.Client, string, error) 
 		return nil, "", &FieldError{"redirect_uris", "at least one is required for authorization_code"}
 	}
 	if c.PostLogoutRedirectURIs, err = validRedirects("post_logout_redirect_uris", spec.PostLogoutRedirectURIs); err != nil {
+		return nil, "", err
+	}
+	if c.BackchannelLogoutURI, err = validBackchannelLogoutURI(spec.BackchannelLogoutURI, hasCode); err != nil {
 		return nil, "", err
 	}
 	if c.Public {

@@ -40,6 +40,7 @@ func TestNewClient(t *testing.T) {
 		{"refresh without code", func(s *op.ClientSpec) { s.GrantTypes = []string{"refresh_token"} }, "grant_types"},
 		{"public client credentials", func(s *op.ClientSpec) { s.Public = true; s.GrantTypes = []string{"client_credentials"} }, "grant_types"},
 		{"unknown scope", func(s *op.ClientSpec) { s.Scopes = []string{"openid", "phone"} }, "scopes"},
+		{"admin scope by name", func(s *op.ClientSpec) { s.Scopes = []string{"openid", "gongpai:admin"} }, ""},
 		{"unknown token format", func(s *op.ClientSpec) { s.AccessTokenFormat = "paseto" }, "access_token_format"},
 	}
 	for _, tt := range tests {
@@ -76,8 +77,8 @@ func TestNewClient(t *testing.T) {
 			if c.AccessTokenFormat != storage.AccessTokenOpaque {
 				t.Errorf("default format = %q", c.AccessTokenFormat)
 			}
-			if len(spec.Scopes) == 0 && !slices.Equal(c.Scopes, op.SupportedScopes()) {
-				t.Errorf("default scopes = %v", c.Scopes)
+			if len(spec.Scopes) == 0 && (!slices.Equal(c.Scopes, op.DefaultScopes()) || slices.Contains(c.Scopes, op.ScopeAdmin)) {
+				t.Errorf("default scopes = %v, want %v (never %s)", c.Scopes, op.DefaultScopes(), op.ScopeAdmin)
 			}
 		})
 	}

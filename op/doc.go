@@ -16,7 +16,18 @@
 //   - overrides the token endpoint so PKCE binds every client type (the
 //     zitadel LegacyServer skips it for confidential clients), refuses PKCE
 //     "plain", trims discovery to what is really supported, and adds the
-//     caching headers the spec requires.
+//     caching headers the spec requires;
+//   - mints JWT access tokens itself, per RFC 9068 (typ at+jwt, scope and
+//     the authentication context), which zitadel does not (jwtaccess.go);
+//   - sends OIDC Back-Channel Logout tokens when sessions end
+//     (LogoutSender, backchannel.go), which zitadel only advertises;
+//   - binds every auth request to the browser that sent /authorize (a
+//     cookie whose hash the request keeps; binding.go), checked by login-ui
+//     before it completes a request and by the callback before a code goes
+//     out;
+//   - bounds what unauthenticated callers can store (body size, field
+//     lengths, auth requests per client IP) and answers with RFC 6750 and
+//     RFC 6749 §5.2 challenges (guard.go).
 //
 // No SQL and no HTML live here.
 package op

@@ -34,7 +34,7 @@ func TestDiscoveryAndKeys(t *testing.T) {
 		{"response_types_supported", []string{"code"}},
 		{"grant_types_supported", []string{"authorization_code", "refresh_token", "client_credentials"}},
 		{"code_challenge_methods_supported", []string{"S256"}},
-		{"scopes_supported", []string{"openid", "profile", "email", "employee", "roles", "offline_access"}},
+		{"scopes_supported", []string{"openid", "profile", "email", "employee", "roles", "offline_access", "gongpai:admin"}},
 		{"id_token_signing_alg_values_supported", []string{"RS256"}},
 	}
 	for _, tt := range tests {
@@ -239,7 +239,7 @@ func TestAuthorizeRefusals(t *testing.T) {
 		{"plain PKCE (G18)", func(q url.Values) { q.Set("code_challenge", verifier); q.Set("code_challenge_method", "plain") }, "invalid_request"},
 		{"challenge without method", func(q url.Values) { q.Del("code_challenge_method") }, "invalid_request"},
 		{"public client without PKCE", func(q url.Values) { q.Del("code_challenge"); q.Del("code_challenge_method") }, "invalid_request"},
-		{"implicit", func(q url.Values) { q.Set("response_type", "id_token") }, "unauthorized_client"},
+		{"implicit", func(q url.Values) { q.Set("response_type", "id_token") }, "unsupported_response_type"},
 		{"no openid", func(q url.Values) { q.Set("scope", "profile") }, "invalid_scope"},
 		{"form_post", func(q url.Values) { q.Set("response_mode", "form_post") }, "invalid_request"},
 	}
@@ -346,9 +346,11 @@ func TestCallbackBeforeCompletion(t *testing.T) {
 	if resp.StatusCode != http.StatusFound || loc.Query().Get("error") != "interaction_required" {
 		t.Errorf("callback of an unfinished request: %d %s, want interaction_required", resp.StatusCode, loc)
 	}
+	// An unknown request gets login-ui's expired page, never zitadel's
+	// plain-text error with storage internals.
 	resp = e.get("/authorize/callback?id=unknown", nil)
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("callback of an unknown request: %d, want 400", resp.StatusCode)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login/expired" {
+		t.Errorf("callback of an unknown request: %d to %q, want 303 to /login/expired", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
 

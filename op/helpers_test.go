@@ -79,6 +79,7 @@ type env struct {
 	http    *http.Client
 	secrets map[string]string
 	keys    *keys.Manager
+	logout  *op.LogoutSender // with envOptions.logout: running until the test ends
 }
 
 type envOptions struct {
@@ -90,6 +91,11 @@ type envOptions struct {
 	cryptoKey          *[32]byte
 	previousCryptoKeys [][32]byte
 	wrap               func(*sqlite.Store) op.Store // wraps the store, e.g. to inject faults
+	// logout wires a back-channel logout sender (Issuer, Keys and Clients
+	// are filled in) into the provider's config.
+	logout *op.LogoutConfig
+	// authorizeRateLimit is Config.AuthorizeRateLimit (0: the default).
+	authorizeRateLimit int
 }
 
 func newEnv(t *testing.T) *env { return newEnvWith(t, envOptions{}) }
@@ -138,18 +144,33 @@ func newEnvWith(t *testing.T, o envOptions) *env {
 	if o.wrap != nil {
 		opStore = o.wrap(store)
 	}
+	var logout *op.LogoutSender
+	if o.logout != nil {
+		lc := *o.logout
+		lc.Issuer, lc.Keys, lc.Clients = srv.URL, km, store
+		if lc.Logger == nil {
+			lc.Logger = log
+		}
+		if logout, err = op.NewLogoutSender(lc); err != nil {
+			t.Fatal(err)
+		}
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); logout.Run(runCtx) }()
+		t.Cleanup(func() { stop(); <-done })
+	}
 	p, err := op.New(op.Config{
 		Issuer: srv.URL, Insecure: true, CryptoKey: ck, PreviousCryptoKeys: o.previousCryptoKeys,
 		LoginPath: "/login", LogoutPath: "/logout",
-		Sealer: sealer, Logger: log,
+		Sealer: sealer, Logger: log, Logout: logout, AuthorizeRateLimit: o.authorizeRateLimit,
 	}, opStore, km, ppl)
 	if err != nil {
 		t.Fatal(err)
 	}
 	handler = p.Handler()
 
-	e := &env{t: t, p: p, store: store, people: ppl, srv: srv, issuer: srv.URL, secrets: map[string]string{}, keys: km,
-		http: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	e := &env{t: t, p: p, store: store, people: ppl, srv: srv, issuer: srv.URL, secrets: map[string]string{}, keys: km, logout: logout,
+		http: newBrowserClient(t)}
 	e.addClient(op.ClientSpec{ID: "web", RedirectURIs: []string{webRedirect}, PostLogoutRedirectURIs: []string{webLogout},
 		GrantTypes: []string{"authorization_code", "refresh_token"}})
 	e.addClient(op.ClientSpec{ID: "other", RedirectURIs: []string{"https://other.example.com/cb"}})

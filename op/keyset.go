@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"fmt"
+	"strings"
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -100,10 +101,27 @@ type verificationKeySet struct {
 }
 
 func (s verificationKeySet) VerifySignature(ctx context.Context, jws *jose.JSONWebSignature) ([]byte, error) {
+	if !s.acceptsType(jwsType(jws)) {
+		return nil, fmt.Errorf("invalid token type %q", jwsType(jws))
+	}
 	kid, alg := oidc.GetKeyIDAndAlg(jws)
 	key, err := oidc.FindMatchingKey(kid, oidc.KeyUseSignature, alg, s.keys.VerificationKeys(ctx, kid, s.hints)...)
 	if err != nil {
 		return nil, fmt.Errorf("invalid signature: %w", err)
 	}
 	return jws.Verify(&key)
+}
+
+// acceptsType keeps one kind of JWT from passing for another (RFC 8725
+// §3.11): a hint must be an ID token; an access token an at+jwt, or an
+// untyped "JWT" minted before gongpai issued RFC 9068 tokens (until those
+// expire). A logout token is neither.
+func (s verificationKeySet) acceptsType(typ string) bool {
+	switch strings.TrimPrefix(strings.ToLower(typ), "application/") {
+	case "", "jwt":
+		return true
+	case typAccessToken:
+		return !s.hints
+	}
+	return false
 }

@@ -42,12 +42,26 @@ type Config struct {
 
 	AuthRequestTTL, CodeTTL, AccessTokenTTL, IDTokenTTL, RefreshTokenTTL time.Duration
 
-	LoginPath  string // login-ui entry; the browser goes to LoginPath+"?authRequestID="+id
+	// LoginPath is login-ui's entry; the browser goes to
+	// LoginPath+"?authRequestID="+id, and to LoginPath+"/expired" (the
+	// "sign-in link expired" page) from a callback it may not complete.
+	LoginPath  string
 	LogoutPath string // login-ui logout page; end_session sends the browser to LogoutPath+"?lr="+sealed
 
 	Sealer *seal.Sealer
-	Now    func() time.Time
-	Logger *slog.Logger
+	// Logout, when set, is the back-channel logout sender wired to every
+	// place sessions end; discovery then advertises
+	// backchannel_logout_supported and backchannel_logout_session_supported.
+	Logout *LogoutSender
+	// AuthorizeRateLimit is how many auth requests one client IP (IPv6:
+	// one /64) may create per minute; 0 means DefaultAuthorizeRateLimit,
+	// negative no limit. Over it the client gets temporarily_unavailable.
+	AuthorizeRateLimit int
+	// TrustProxyHeaders takes the client IP from the last X-Forwarded-For
+	// entry, as login-ui does. Enable only behind a proxy that sets it.
+	TrustProxyHeaders bool
+	Now               func() time.Time
+	Logger            *slog.Logger
 }
 
 // Store is the part of storage.Durable and storage.Ephemeral the provider
@@ -71,6 +85,9 @@ type Store interface {
 	RefreshToken(ctx context.Context, id string) (*storage.RefreshToken, error)
 	RotateRefreshToken(ctx context.Context, oldID string, next *storage.RefreshToken) error
 	RevokeRefreshFamily(ctx context.Context, familyID string) error
+
+	// Hit counts auth requests per client IP (storage.Ephemeral.Hit).
+	Hit(ctx context.Context, key string, window time.Duration) (int64, error)
 
 	Ping(ctx context.Context) error
 }
@@ -136,6 +153,9 @@ func New(cfg Config, store Store, km *keys.Manager, people Identities) (*Provide
 	if cfg.LoginPath == "" {
 		cfg.LoginPath = "/login"
 	}
+	if cfg.AuthorizeRateLimit == 0 {
+		cfg.AuthorizeRateLimit = DefaultAuthorizeRateLimit
+	}
 	if cfg.LogoutPath == "" {
 		cfg.LogoutPath = "/logout"
 	}
@@ -164,6 +184,10 @@ func New(cfg Config, store Store, km *keys.Manager, people Identities) (*Provide
 		GrantTypeRefreshToken:    true,
 		SupportedScopes:          SupportedScopes(),
 		SupportedClaims:          supportedClaims(),
+
+		// Every logout token carries sid (the ID token's), and sub.
+		BackChannelLogoutSupported:        cfg.Logout != nil,
+		BackChannelLogoutSessionSupported: cfg.Logout != nil,
 	}
 	// Verifiers accept every algorithm keys can sign with: without this,
 	// zitadel refuses EdDSA id_token_hints signed by our own keys (G6).

@@ -9,7 +9,8 @@ import (
 	"github.com/gongpai/gongpai/storage"
 )
 
-// Scopes gongpai knows. employee and roles are ours; the rest are OIDC's.
+// Scopes gongpai knows. employee, roles and gongpai:admin are ours; the
+// rest are OIDC's.
 const (
 	ScopeOpenID        = oidc.ScopeOpenID
 	ScopeProfile       = oidc.ScopeProfile
@@ -17,12 +18,26 @@ const (
 	ScopeEmployee      = "employee"
 	ScopeRoles         = "roles"
 	ScopeOfflineAccess = oidc.ScopeOfflineAccess
+	// ScopeAdmin marks an employee's access token as meant for gongpai's
+	// admin API and SCIM, which refuse employee tokens without it (the
+	// employee's roles then decide what the token may do). It carries no
+	// claims. Only a client registered with it (client add --scope
+	// gongpai:admin: an admin console) can obtain it; it is never among a
+	// client's default scopes, so a token an ordinary app received cannot
+	// be replayed against the admin API.
+	ScopeAdmin = "gongpai:admin"
 )
 
-var knownScopes = []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopeEmployee, ScopeRoles, ScopeOfflineAccess}
+var knownScopes = []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopeEmployee, ScopeRoles, ScopeOfflineAccess, ScopeAdmin}
 
 // SupportedScopes lists every scope a client may be allowed to request.
 func SupportedScopes() []string { return slices.Clone(knownScopes) }
+
+// DefaultScopes are the scopes of a client registered without a list:
+// every known scope but ScopeAdmin, which must be asked for by name.
+func DefaultScopes() []string {
+	return slices.DeleteFunc(SupportedScopes(), func(s string) bool { return s == ScopeAdmin })
+}
 
 func isKnownScope(s string) bool { return slices.Contains(knownScopes, s) }
 

@@ -67,9 +67,9 @@ func (p *Provider) newHandler() http.Handler {
 	endpoints := *zop.DefaultEndpoints
 	endpoints.DeviceAuthorization = nil // no device flow: not routed, not advertised
 	s := &server{LegacyServer: zop.NewLegacyServer(p.oidc, endpoints), p: p}
-	return zop.RegisterLegacyServer(s, zop.AuthorizeCallbackHandler(p.oidc),
+	return zop.RegisterLegacyServer(s, p.bindCallback(zop.AuthorizeCallbackHandler(p.oidc)),
 		zop.WithServerCORSOptions(corsOptions()),
-		zop.WithHTTPMiddleware(restrictMethods, cacheHeaders, p.serveJWKS),
+		zop.WithHTTPMiddleware(p.strictTransport, restrictMethods, cacheHeaders, p.guard, p.serveJWKS),
 	)
 }
 
@@ -84,7 +84,9 @@ func corsOptions() *cors.Options {
 		AllowCredentials: false,
 		AllowedMethods:   []string{http.MethodGet, http.MethodHead, http.MethodPost},
 		AllowedHeaders:   []string{"Accept", "Accept-Language", "Authorization", "Content-Type"},
-		MaxAge:           600,
+		// An SPA reads the RFC 6750 challenge of a userinfo 401.
+		ExposedHeaders: []string{"WWW-Authenticate"},
+		MaxAge:         600,
 	}
 }
 
@@ -171,7 +173,7 @@ func (s *server) CodeExchange(ctx context.Context, r *zop.ClientRequest[oidc.Acc
 	if r.Data.RedirectURI != ar.r.RedirectURI {
 		return fail(oidc.ErrInvalidGrant().WithDescription("redirect_uri does not match the authorization request"))
 	}
-	resp, err := zop.CreateTokenResponse(ctx, ar, r.Client, s.Provider(), true, r.Data.Code, "")
+	resp, err := s.p.tokenResponse(ctx, ar, r.Client, r.Data.Code, "")
 	if err != nil {
 		return nil, err
 	}
@@ -216,17 +218,27 @@ func (s *server) RefreshToken(ctx context.Context, r *zop.ClientRequest[oidc.Ref
 	if err := zop.ValidateRefreshTokenScopes(r.Data.Scopes, req); err != nil {
 		return nil, err
 	}
-	resp, err := zop.CreateTokenResponse(ctx, req, r.Client, s.Provider(), true, "", r.Data.RefreshToken)
+	resp, err := s.p.tokenResponse(ctx, req, r.Client, "", r.Data.RefreshToken)
 	if err != nil {
 		return nil, err
 	}
 	return zop.NewResponse(resp), nil
 }
 
-// ClientCredentialsExchange is zitadel's, with the client's signing
-// algorithm passed on to SigningKey (for JWT access tokens).
+// ClientCredentialsExchange is zitadel's for opaque-token clients; a JWT
+// client's token is minted per RFC 9068 (jwtaccess.go), signed with the
+// client's algorithm.
 func (s *server) ClientCredentialsExchange(ctx context.Context, r *zop.ClientRequest[oidc.ClientCredentialsRequest]) (*zop.Response, error) {
-	return s.LegacyServer.ClientCredentialsExchange(withSigningAlg(ctx, r.Client), r)
+	ctx = withSigningAlg(ctx, r.Client)
+	c, ok := jwtAccessTokens(r.Client)
+	if !ok {
+		return s.LegacyServer.ClientCredentialsExchange(ctx, r)
+	}
+	resp, err := s.p.clientCredentialsJWT(ctx, c, r.Data.Scope)
+	if err != nil {
+		return nil, err
+	}
+	return zop.NewResponse(resp), nil
 }
 
 // JWTProfile: the jwt-bearer grant is not offered (zitadel always enables

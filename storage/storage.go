@@ -194,8 +194,13 @@ type AuthRequest struct {
 	LoginHint           string
 	ACRValues           []string
 	HintSubject         string // sub of a verified id_token_hint
-	CreatedAt           time.Time
-	ExpiresAt           time.Time
+	// BrowserBinding is the hex SHA-256 of the random value the provider
+	// put in a cookie on the browser that sent /authorize. Only a browser
+	// presenting that cookie may complete the request or collect its
+	// code; "" binds it to no browser, so none may.
+	BrowserBinding string
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
 
 	// Set once the employee is authenticated.
 	Done      bool
@@ -311,6 +316,10 @@ type Durable interface {
 	// "", oldest first.
 	ListKeyEvents(ctx context.Context, kid string) ([]KeyEvent, error)
 
+	// Directory administration: lifecycle writes, search, employee-ID
+	// history, audit (see DirectoryAdmin below).
+	DirectoryAdmin
+
 	Ping(ctx context.Context) error
 	Close() error
 }
@@ -400,13 +409,13 @@ type Identity struct {
 
 // ---------------------------------------------------------------------------
 // Directory administration (issue 5): lifecycle writes, search, employee-ID
-// history, audit. Kept apart from Durable so that a backend can be brought
-// to parity on its own; sqlite implements it, storagetest covers it
-// ("DirectoryAdmin" subtests), and cmd/gongpai requires it of the store it
-// wires. Same contracts as the rest of this file (UTC, canonical codes,
-// sentinels). A backend implementing it also makes CreateEmployee and
-// UpdateEmployee treat retired employee IDs (EmployeeIDRecord) as taken:
-// an explicit one is ErrConflict, a generated one is stepped over.
+// history, audit. Part of Durable: every durable backend (sqlite,
+// postgres) implements it, and storagetest covers it ("DirectoryAdmin"
+// subtests). It is a separate interface only so that packages can name
+// the slice they need. Same contracts as the rest of this file (UTC,
+// canonical codes, sentinels). CreateEmployee and UpdateEmployee treat
+// retired employee IDs (EmployeeIDRecord) as taken: an explicit one is
+// ErrConflict, a generated one is stepped over.
 // ---------------------------------------------------------------------------
 
 // EmployeeIDRecord is an employee ID that was retired (a cross-entity

@@ -184,13 +184,15 @@ func cmdClientAdd(ctx context.Context, args []string, io stdio, env []string) er
 	public := fs.Bool("public", false, "a public client (SPA or native app): no secret, PKCE required")
 	jwtAT := fs.Bool("jwt-access-tokens", false, "issue RFC 9068 JWT access tokens instead of opaque ones")
 	mfa := fs.Bool("require-mfa", false, "refuse sign-ins without a second factor")
+	backchannel := fs.String("backchannel-logout-uri", "", "`URL` the app receives OIDC back-channel logout tokens at (https; http only on loopback)")
 	idTokenAlg := fs.String("id-token-alg", "", "`algorithm` the client wants its ID tokens signed with (RS256, ES256, EdDSA; "+
 		"id_token_signed_response_alg); honoured while keys.algorithms has an active key of it")
 	var redirects, logouts, grants, scopes stringList
 	fs.Var(&redirects, "redirect-uri", "allowed redirect `URI` (exact match; repeatable)")
 	fs.Var(&logouts, "post-logout-redirect-uri", "allowed post-logout redirect `URI` (repeatable)")
 	fs.Var(&grants, "grant", "allowed `grant` type (repeatable; default authorization_code,refresh_token)")
-	fs.Var(&scopes, "scope", "allowed `scope` (repeatable; default openid,profile,email,employee,roles,offline_access)")
+	fs.Var(&scopes, "scope", "allowed `scope` (repeatable; default openid,profile,email,employee,roles,offline_access; "+
+		"gongpai:admin lets employees' tokens from this client call the admin API and SCIM: admin consoles only)")
 	var serviceRoles stringList
 	fs.Var(&serviceRoles, "service-role", "directory `role` a client_credentials token of this client holds: hr, admin, auditor or scim (repeatable)")
 	return withApp(ctx, fs, args, io, env, []string{"id"}, func(a *app) error {
@@ -207,7 +209,7 @@ func cmdClientAdd(ctx context.Context, args []string, io stdio, env []string) er
 		c, secret, err := op.NewClient(op.ClientSpec{
 			ID: *id, Name: *name, Public: *public, RedirectURIs: redirects, PostLogoutRedirectURIs: logouts,
 			GrantTypes: grants, Scopes: scopes, AccessTokenFormat: format, RequireMFA: *mfa,
-			IDTokenSignedResponseAlg: *idTokenAlg,
+			IDTokenSignedResponseAlg: *idTokenAlg, BackchannelLogoutURI: *backchannel,
 		}, time.Now())
 		if err != nil {
 			return err

@@ -37,6 +37,9 @@ type app struct {
 	sweeper sweeper
 	// cryptoKey encrypts auth codes and opaque access tokens (zitadel op).
 	cryptoKey [32]byte
+	// logout is serve's back-channel logout sender; nil in CLI commands
+	// (see sessionEnder).
+	logout directory.SessionEnder
 }
 
 // configFlag adds the --config flag every command takes.

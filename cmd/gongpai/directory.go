@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -40,33 +39,16 @@ func directoryCommands() map[string]command {
 	}
 }
 
-// manager builds the directory's administrative side over the app's store.
-func (a *app) manager() (*directory.Manager, error) {
-	st, ok := a.store.(directory.ManagerStore)
-	if !ok {
-		return nil, &errcode.Error{Code: errcode.InvalidInput, Field: "store.driver",
-			Message: fmt.Sprintf("store %q does not support directory administration yet", a.cfg.Store.Driver)}
-	}
-	return directory.NewManager(a.dir, st, a.store, directory.ManagerOptions{Logger: a.log}), nil
+// manager builds the directory's administrative side over the app's store
+// (every durable backend implements storage.DirectoryAdmin).
+func (a *app) manager() *directory.Manager {
+	return directory.NewManager(a.dir, a.store, a.store, directory.ManagerOptions{Sessions: a.sessionEnder(), Logger: a.log})
 }
 
 // newAdminHandler wires the admin API and SCIM over the provider's token
-// verification. On a store without directory administration (a backend
-// not yet at parity) the endpoints answer 503 E-503 and the server still
-// serves sign-in.
+// verification.
 func newAdminHandler(a *app, provider *op.Provider) (http.Handler, error) {
-	m, err := a.manager()
-	st, ok := a.store.(admin.Store)
-	if err != nil || !ok {
-		a.log.Warn("admin API and SCIM disabled: the store does not implement storage.DirectoryAdmin yet", "store", a.cfg.Store.Driver)
-		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "application/json; charset=utf-8")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_ = json.NewEncoder(w).Encode(&errcode.Error{Code: errcode.Unavailable,
-				Message: fmt.Sprintf("directory administration is not available on store %q yet", a.cfg.Store.Driver)})
-		}), nil
-	}
-	return admin.New(admin.Options{Manager: m, Store: st, Tokens: provider, Issuer: a.cfg.Issuer.String(), Logger: a.log})
+	return admin.New(admin.Options{Manager: a.manager(), Store: a.store, Tokens: provider, Issuer: a.cfg.Issuer.String(), Logger: a.log})
 }
 
 // employeeKey finds an employee by employee ID or sub.
@@ -88,10 +70,7 @@ func lifecycleCmd(act directory.Action) func(ctx context.Context, args []string,
 		emp := fs.String("employee", "", "employee `ID` or sub (required)")
 		reason := fs.String("reason", "", "why (kept in the audit trail)")
 		return withApp(ctx, fs, args, io, env, []string{"employee"}, func(a *app) error {
-			m, err := a.manager()
-			if err != nil {
-				return err
-			}
+			m := a.manager()
 			e, err := employeeKey(ctx, a, *emp)
 			if err != nil {
 				return err
@@ -121,10 +100,7 @@ func cmdEmployeeResetPassword(ctx context.Context, args []string, io stdio, env 
 	reason := fs.String("reason", "", "why (kept in the audit trail; required)")
 	generate := fs.Bool("generate", false, "generate a password and print it once, instead of reading stdin")
 	return withApp(ctx, fs, args, io, env, []string{"employee"}, func(a *app) error {
-		m, err := a.manager()
-		if err != nil {
-			return err
-		}
+		m := a.manager()
 		e, err := employeeKey(ctx, a, *emp)
 		if err != nil {
 			return err
@@ -154,10 +130,7 @@ func cmdEmployeeTransfer(ctx context.Context, args []string, io stdio, env []str
 	dept := fs.String("dept", "", "target department `code` (required)")
 	reason := fs.String("reason", "", "why (kept in the audit trail)")
 	return withApp(ctx, fs, args, io, env, []string{"employee", "dept"}, func(a *app) error {
-		m, err := a.manager()
-		if err != nil {
-			return err
-		}
+		m := a.manager()
 		e, err := employeeKey(ctx, a, *emp)
 		if err != nil {
 			return err
@@ -182,10 +155,7 @@ func cmdDeptMove(ctx context.Context, args []string, io stdio, env []string) err
 	code := fs.String("code", "", "department `code` to move (required)")
 	parent := fs.String("parent", "", "new parent department `code` (empty: make it a root)")
 	return withApp(ctx, fs, args, io, env, []string{"entity", "code"}, func(a *app) error {
-		m, err := a.manager()
-		if err != nil {
-			return err
-		}
+		m := a.manager()
 		d, err := a.store.DepartmentByCode(ctx, *entity, *code)
 		if err != nil {
 			if errors.Is(err, storage.ErrNotFound) {
@@ -232,10 +202,7 @@ func cmdImportEmployees(ctx context.Context, args []string, io stdio, env []stri
 		return err
 	}
 	defer a.Close()
-	m, err := a.manager()
-	if err != nil {
-		return err
-	}
+	m := a.manager()
 	rep, err := m.Import(ctx, f, directory.ImportOptions{DryRun: *dry, Partial: *partial, Actor: cliActor, Reason: *reason})
 	if err != nil {
 		return err

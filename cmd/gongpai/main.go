@@ -62,6 +62,7 @@ var errUsage = errors.New("usage")
 func run(ctx context.Context, args []string, io stdio, env []string) int {
 	cmds := commands()
 	maps.Copy(cmds, directoryCommands())
+	maps.Copy(cmds, backupCommands())
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(io.out, cmds)
 		return 0

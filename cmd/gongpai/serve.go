@@ -41,7 +41,10 @@ func cmdServe(ctx context.Context, args []string, io stdio, env []string) error 
 		a.log.Warn("issuer uses plain http: allowed only because its host is loopback; never expose this listener", "issuer", cfg.Issuer)
 	}
 
-	km := keys.NewManager(a.store, a.sealer, keys.Options{Policy: cfg.KeyPolicy(), Logger: a.log})
+	// The durable backend itself, not a.store: with redis, a.store is a
+	// storage.Combine, on which the manager's Locker/Notifier assertions
+	// (postgres advisory lock, LISTEN/NOTIFY) would fail.
+	km := keys.NewManager(a.keyStore(), a.sealer, keys.Options{Policy: cfg.KeyPolicy(), Logger: a.log})
 	if err := km.Load(ctx); err != nil {
 		return fmt.Errorf("signing keys: %w", err)
 	}
@@ -50,6 +53,12 @@ func cmdServe(ctx context.Context, args []string, io stdio, env []string) error 
 	if err := km.Tick(ctx); err != nil {
 		return fmt.Errorf("signing keys: %w", err)
 	}
+
+	logout, err := a.newLogoutSender(km)
+	if err != nil {
+		return fmt.Errorf("back-channel logout: %w", err)
+	}
+	a.logout = logout // the admin API's directory manager tells it too
 
 	provider, err := op.New(op.Config{
 		Issuer:             cfg.Issuer.String(),
@@ -63,7 +72,10 @@ func cmdServe(ctx context.Context, args []string, io stdio, env []string) error 
 		RefreshTokenTTL:    cfg.Tokens.RefreshTokenTTL,
 		LoginPath:          "/login",
 		LogoutPath:         "/logout",
+		AuthorizeRateLimit: cfg.RateLimit.AuthorizePerMinute,
+		TrustProxyHeaders:  cfg.TrustProxyHeaders,
 		Sealer:             a.sealer,
+		Logout:             logout,
 		Logger:             a.log,
 	}, a.store, km, a.dir)
 	if err != nil {
@@ -81,6 +93,7 @@ func cmdServe(ctx context.Context, args []string, io stdio, env []string) error 
 		TOTPRequired:      cfg.TOTP.Required,
 		RateLimit:         loginui.RateLimit{PerEmployee: cfg.RateLimit.PerEmployee, PerIP: cfg.RateLimit.PerIP, Window: cfg.RateLimit.Window},
 		TrustProxyHeaders: cfg.TrustProxyHeaders,
+		SessionEnder:      logout,
 		Logger:            a.log,
 	})
 	if err != nil {
@@ -139,6 +152,7 @@ func cmdServe(ctx context.Context, args []string, io stdio, env []string) error 
 		defer close(rotationDone)
 		_ = km.Run(ctx) // logs its own failures; returns when ctx ends
 	}()
+	stopLogout := runLogoutSender(ctx, logout, logoutDrainOnShutdown)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -157,6 +171,7 @@ func cmdServe(ctx context.Context, args []string, io stdio, env []string) error 
 	cancel()
 	<-sweepDone
 	<-rotationDone
+	stopLogout() // after the server: the last requests' logouts get their chance
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

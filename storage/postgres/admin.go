@@ -13,9 +13,12 @@ import (
 	"github.com/gongpai/gongpai/storage"
 )
 
-// The directory-administration part of the store (storage.DirectoryAdmin).
-
-var _ storage.DirectoryAdmin = (*Store)(nil)
+// The directory-administration part of the store (storage.DirectoryAdmin,
+// which is part of storage.Durable).
+var (
+	_ storage.DirectoryAdmin = (*Store)(nil)
+	_ storage.Durable        = (*Store)(nil)
+)
 
 // UpdateDepartment writes d's code, name and parent in one transaction.
 // It first locks d's entity row, so moves within one entity queue; the

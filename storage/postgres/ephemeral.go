@@ -29,25 +29,26 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r *storage.AuthRequest) e
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO auth_requests (id, client_id, redirect_uri, scopes, state, nonce,
 		response_type, response_mode, code_challenge, code_challenge_method, prompt, max_age, ui_locales, login_hint,
-		acr_values, hint_subject, created_at, expires_at, done, subject, auth_time, amr, acr, session_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)`,
+		acr_values, hint_subject, created_at, expires_at, done, subject, auth_time, amr, acr, session_id,
+		browser_binding)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`,
 		r.ID, r.ClientID, r.RedirectURI, r.Scopes, r.State, r.Nonce, r.ResponseType, r.ResponseMode,
 		r.CodeChallenge, r.CodeChallengeMethod, r.Prompt, maxAge, r.UILocales, r.LoginHint,
 		r.ACRValues, r.HintSubject, ts(r.CreatedAt), ts(r.ExpiresAt), r.Done, r.Subject,
-		optTS(r.AuthTime), r.AMR, r.ACR, r.SessionID)
+		optTS(r.AuthTime), r.AMR, r.ACR, r.SessionID, r.BrowserBinding)
 	return s.wrap(ctx, "create auth request", err)
 }
 
 const authRequestCols = `id, client_id, redirect_uri, scopes, state, nonce, response_type, response_mode,
 	code_challenge, code_challenge_method, prompt, max_age, ui_locales, login_hint, acr_values, hint_subject,
-	created_at, expires_at, done, subject, auth_time, amr, acr, session_id`
+	created_at, expires_at, done, subject, auth_time, amr, acr, session_id, browser_binding`
 
 func scanAuthRequest(row pgx.Row, r *storage.AuthRequest) error {
 	var maxAge *int64
 	err := row.Scan(&r.ID, &r.ClientID, &r.RedirectURI, &r.Scopes, &r.State, &r.Nonce, &r.ResponseType,
 		&r.ResponseMode, &r.CodeChallenge, &r.CodeChallengeMethod, &r.Prompt, &maxAge, &r.UILocales,
 		&r.LoginHint, &r.ACRValues, &r.HintSubject, timeCol{&r.CreatedAt}, timeCol{&r.ExpiresAt}, &r.Done,
-		&r.Subject, timeCol{&r.AuthTime}, &r.AMR, &r.ACR, &r.SessionID)
+		&r.Subject, timeCol{&r.AuthTime}, &r.AMR, &r.ACR, &r.SessionID, &r.BrowserBinding)
 	if maxAge != nil {
 		d := time.Duration(*maxAge)
 		r.MaxAge = &d

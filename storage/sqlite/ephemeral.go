@@ -28,25 +28,26 @@ func (s *Store) CreateAuthRequest(ctx context.Context, r *storage.AuthRequest) e
 	}
 	_, err := s.w.ExecContext(ctx, `INSERT INTO auth_requests (id, client_id, redirect_uri, scopes, state, nonce,
 		response_type, response_mode, code_challenge, code_challenge_method, prompt, max_age, ui_locales, login_hint,
-		acr_values, hint_subject, created_at, expires_at, done, subject, auth_time, amr, acr, session_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		acr_values, hint_subject, created_at, expires_at, done, subject, auth_time, amr, acr, session_id,
+		browser_binding)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.ClientID, r.RedirectURI, list(r.Scopes), r.State, r.Nonce, r.ResponseType, r.ResponseMode,
 		r.CodeChallenge, r.CodeChallengeMethod, list(r.Prompt), maxAge, list(r.UILocales), r.LoginHint,
 		list(r.ACRValues), r.HintSubject, micros(r.CreatedAt), micros(r.ExpiresAt), r.Done, r.Subject,
-		micros(r.AuthTime), list(r.AMR), r.ACR, r.SessionID)
+		micros(r.AuthTime), list(r.AMR), r.ACR, r.SessionID, r.BrowserBinding)
 	return wrap(ctx, "create auth request", err)
 }
 
 const authRequestCols = `id, client_id, redirect_uri, scopes, state, nonce, response_type, response_mode,
 	code_challenge, code_challenge_method, prompt, max_age, ui_locales, login_hint, acr_values, hint_subject,
-	created_at, expires_at, done, subject, auth_time, amr, acr, session_id`
+	created_at, expires_at, done, subject, auth_time, amr, acr, session_id, browser_binding`
 
 func scanAuthRequest(row rowScanner, r *storage.AuthRequest) error {
 	var maxAge sql.NullInt64
 	err := row.Scan(&r.ID, &r.ClientID, &r.RedirectURI, listCol{&r.Scopes}, &r.State, &r.Nonce, &r.ResponseType,
 		&r.ResponseMode, &r.CodeChallenge, &r.CodeChallengeMethod, listCol{&r.Prompt}, &maxAge, listCol{&r.UILocales},
 		&r.LoginHint, listCol{&r.ACRValues}, &r.HintSubject, timeCol{&r.CreatedAt}, timeCol{&r.ExpiresAt}, &r.Done,
-		&r.Subject, timeCol{&r.AuthTime}, listCol{&r.AMR}, &r.ACR, &r.SessionID)
+		&r.Subject, timeCol{&r.AuthTime}, listCol{&r.AMR}, &r.ACR, &r.SessionID, &r.BrowserBinding)
 	if maxAge.Valid {
 		d := time.Duration(maxAge.Int64)
 		r.MaxAge = &d

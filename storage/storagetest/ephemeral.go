@@ -62,6 +62,7 @@ func authRequest(c *clock, id string) *storage.AuthRequest {
 		LoginHint:           "HR012023001",
 		ACRValues:           []string{"urn:gongpai:mfa"},
 		HintSubject:         "sub-hint",
+		BrowserBinding:      "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
 		CreatedAt:           c.local(0),
 		ExpiresAt:           c.local(30 * time.Minute),
 	}
