@@ -28,6 +28,10 @@ type Config struct {
 	Issuer *url.URL `yaml:"issuer"`
 	// Listen is the host:port the HTTP server binds.
 	Listen string `yaml:"listen"`
+	// MetricsListen is the host:port of the separate listener serving
+	// Prometheus metrics at /metrics; empty serves none. It is kept off
+	// the public listener: metrics describe key ages and the process.
+	MetricsListen string `yaml:"metrics_listen"`
 	// DataDir holds the sqlite database (and, in dev mode, generated keys).
 	DataDir string `yaml:"data_dir"`
 	// DevMode relaxes what only a developer's machine may relax; the
@@ -321,6 +325,15 @@ func (c *Config) Validate() error {
 		bad("listen", "%q must be host:port, such as 127.0.0.1:8080 or :8080", c.Listen)
 	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 		bad("listen", "%q has an invalid port %q", c.Listen, port)
+	}
+	if c.MetricsListen != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			bad("metrics_listen", "%q must be host:port, such as 127.0.0.1:9464", c.MetricsListen)
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			bad("metrics_listen", "%q has an invalid port %q", c.MetricsListen, port)
+		} else if c.MetricsListen == c.Listen {
+			bad("metrics_listen", "must differ from listen: metrics stay off the public listener")
+		}
 	}
 	if c.DataDir == "" {
 		bad("data_dir", "is required")

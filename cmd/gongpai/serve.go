@@ -107,6 +107,15 @@ func cmdServe(ctx context.Context, args []string, io stdio, env []string) error 
 		}
 		defer stopProfiler()
 	}
+	if cfg.MetricsListen != "" {
+		stopMetrics, err := startSideListener(cfg.MetricsListen, "metrics", func(mux *http.ServeMux) {
+			mux.Handle("GET /metrics", metricsHandler(km))
+		}, a.log)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
 	if *demo {
 		if err := seedDemo(ctx, a, io.out); err != nil {
 			return fmt.Errorf("demo data: %w", err)
@@ -118,7 +127,6 @@ func cmdServe(ctx context.Context, args []string, io stdio, env []string) error 
 	for _, p := range []string{"/login", "/login/", "/logout", "/logged-out", "/static/"} {
 		mux.Handle(p, login)
 	}
-	mux.Handle("GET /metrics", metricsHandler(km))
 	adminAPI, err := newAdminHandler(a, provider)
 	if err != nil {
 		return fmt.Errorf("admin API: %w", err)
