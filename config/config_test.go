@@ -116,6 +116,8 @@ func TestValidate(t *testing.T) {
 		{"listen without port", func(c *config.Config) { c.Listen = "localhost" }, []string{`listen: "localhost" must be host:port, such as 127.0.0.1:8080 or :8080`}},
 		{"listen bad port", func(c *config.Config) { c.Listen = ":http2" }, []string{`listen: ":http2" has an invalid port "http2"`}},
 		{"listen port too big", func(c *config.Config) { c.Listen = ":70000" }, []string{`listen: ":70000" has an invalid port "70000"`}},
+		{"metrics_listen without port", func(c *config.Config) { c.MetricsListen = "localhost" }, []string{`metrics_listen: "localhost" must be host:port, such as 127.0.0.1:9464`}},
+		{"metrics_listen on the public listener", func(c *config.Config) { c.MetricsListen = c.Listen }, []string{`metrics_listen: must differ from listen: metrics stay off the public listener`}},
 		{"listen any host", func(c *config.Config) { c.Listen = ":8080" }, nil},
 		{"no data dir", func(c *config.Config) { c.DataDir = "" }, []string{"data_dir: is required"}},
 		{"bad store driver", func(c *config.Config) { c.Store.Driver = "mysql" }, []string{`store.driver: "mysql" must be sqlite or postgres`}},
@@ -291,7 +293,7 @@ func TestLoadYAMLErrors(t *testing.T) {
 		want       []string
 	}{
 		{"unknown top-level key", "issuer: https://id.example.com\nlisten_addr: :80\n", []string{
-			"listen_addr: unknown key (line 2); known keys here: issuer, listen, data_dir, dev_mode, store, ephemeral, master_key, master_key_file, crypto_key, crypto_key_file, previous_master_keys, previous_crypto_keys, keys, tokens, session, password, totp, rate_limit, log, trust_proxy_headers",
+			"listen_addr: unknown key (line 2); known keys here: issuer, listen, metrics_listen, data_dir, dev_mode, store, ephemeral, master_key, master_key_file, crypto_key, crypto_key_file, previous_master_keys, previous_crypto_keys, keys, tokens, session, password, totp, rate_limit, log, trust_proxy_headers",
 		}},
 		{"unknown nested key", "store:\n  dirver: postgres\ntokens:\n  access_ttl: 5m\n", []string{
 			"store.dirver: unknown key (line 2); known keys here: driver, dsn, max_conns",
