@@ -91,6 +91,12 @@ func startServer(t testing.TB, extraEnv ...string) *server {
 // issuer is the balancer's URL ("" for the server's own).
 func startServerAt(t testing.TB, issuer string, extraEnv ...string) *server {
 	t.Helper()
+	return startServerArgs(t, issuer, nil, extraEnv...)
+}
+
+// startServerArgs is startServerAt with extra arguments to serve (--demo).
+func startServerArgs(t testing.TB, issuer string, serveArgs []string, extraEnv ...string) *server {
+	t.Helper()
 	port := freePort(t)
 	s := &server{
 		URL:     fmt.Sprintf("http://127.0.0.1:%d", port),
@@ -116,7 +122,8 @@ func startServerAt(t testing.TB, issuer string, extraEnv ...string) *server {
 
 	// E2E_SERVE_FLAGS adds flags to serve, e.g. "--pprof 127.0.0.1:6060"
 	// to profile a benchmark.
-	s.cmd = exec.Command(gongpaiBin, append([]string{"serve"}, strings.Fields(os.Getenv("E2E_SERVE_FLAGS"))...)...)
+	args := append(append([]string{"serve"}, serveArgs...), strings.Fields(os.Getenv("E2E_SERVE_FLAGS"))...)
+	s.cmd = exec.Command(gongpaiBin, args...)
 	s.cmd.Env = s.env
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
