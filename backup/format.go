@@ -89,6 +89,7 @@ type clientJSON struct {
 	RefreshTokenTTL          int64     `json:"refresh_token_ttl_ns"`
 	CreatedAt                time.Time `json:"created_at"`
 	IDTokenSignedResponseAlg string    `json:"id_token_signed_response_alg,omitempty"`
+	VisibleRoles             []string  `json:"visible_roles"`
 }
 
 type signingKeyJSON struct {
@@ -165,7 +166,7 @@ func encodeRecord(rec storage.Record) ([]byte, error) {
 		v = clientJSON{r.ID, r.Name, r.SecretHash, r.Public, r.RedirectURIs, r.PostLogoutRedirectURIs, r.GrantTypes,
 			r.Scopes, string(r.AccessTokenFormat), r.RequireMFA, r.AllowedDepartments, r.AllowedRoles,
 			r.BackchannelLogoutURI, r.ServiceRoles, int64(r.AccessTokenTTL), int64(r.IDTokenTTL),
-			int64(r.RefreshTokenTTL), r.CreatedAt, r.IDTokenSignedResponseAlg}
+			int64(r.RefreshTokenTTL), r.CreatedAt, r.IDTokenSignedResponseAlg, r.VisibleRoles}
 	case *storage.SigningKey:
 		v = signingKeyJSON{r.ID, r.Algorithm, string(r.State), r.PrivateKey, r.PublicKey, r.CreatedAt, r.ActivatesAt,
 			r.RetiresAt, r.Version}
@@ -224,7 +225,7 @@ func decodeRecord(kind storage.Kind, b []byte) (storage.Record, error) {
 				BackchannelLogoutURI: j.BackchannelLogoutURI, ServiceRoles: j.ServiceRoles,
 				AccessTokenTTL: time.Duration(j.AccessTokenTTL), IDTokenTTL: time.Duration(j.IDTokenTTL),
 				RefreshTokenTTL: time.Duration(j.RefreshTokenTTL), CreatedAt: j.CreatedAt,
-				IDTokenSignedResponseAlg: j.IDTokenSignedResponseAlg}
+				IDTokenSignedResponseAlg: j.IDTokenSignedResponseAlg, VisibleRoles: j.VisibleRoles}
 		})
 	case storage.KindSigningKey:
 		return decodeAs(b, func(j *signingKeyJSON) storage.Record {

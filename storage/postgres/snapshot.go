@@ -107,7 +107,7 @@ var snapshotTables = func() []snapshotTable {
 			return []any{c.ID, c.Name, c.SecretHash, c.Public, c.RedirectURIs, c.PostLogoutRedirectURIs, c.GrantTypes,
 				c.Scopes, string(c.AccessTokenFormat), c.RequireMFA, c.AllowedDepartments, c.AllowedRoles,
 				c.BackchannelLogoutURI, c.ServiceRoles, int64(c.AccessTokenTTL), int64(c.IDTokenTTL),
-				int64(c.RefreshTokenTTL), ts(c.CreatedAt), c.IDTokenSignedResponseAlg}
+				int64(c.RefreshTokenTTL), ts(c.CreatedAt), c.IDTokenSignedResponseAlg, c.VisibleRoles}
 		}),
 		table(`id, algorithm, state, private_key, public_key, created_at, activates_at, retires_at, version`,
 			`id COLLATE "C"`, `id, algorithm, state, private_key, public_key, created_at, activates_at, retires_at, version`,

@@ -102,7 +102,8 @@ var snapshotTables = func() []snapshotTable {
 			return []any{c.ID, c.Name, c.SecretHash, c.Public, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs),
 				list(c.GrantTypes), list(c.Scopes), string(c.AccessTokenFormat), c.RequireMFA, list(c.AllowedDepartments),
 				list(c.AllowedRoles), c.BackchannelLogoutURI, list(c.ServiceRoles), int64(c.AccessTokenTTL),
-				int64(c.IDTokenTTL), int64(c.RefreshTokenTTL), micros(c.CreatedAt), c.IDTokenSignedResponseAlg}
+				int64(c.IDTokenTTL), int64(c.RefreshTokenTTL), micros(c.CreatedAt), c.IDTokenSignedResponseAlg,
+				list(c.VisibleRoles)}
 		}),
 		table(`id, algorithm, state, private_key, public_key, created_at, activates_at, retires_at, version`, "id",
 			func(r rowScanner, k *storage.SigningKey) error {

@@ -170,7 +170,7 @@ func Populate(t testing.TB, s interface {
 		AllowedDepartments: []string{snapRoot}, AllowedRoles: []string{"admin", "manager"},
 		BackchannelLogoutURI: "https://oa.acme.example/bcl", ServiceRoles: []string{"hr", "scim"},
 		AccessTokenTTL: 5 * time.Minute, IDTokenTTL: time.Hour, RefreshTokenTTL: 720 * time.Hour,
-		CreatedAt: at(-30 * time.Hour), IDTokenSignedResponseAlg: "ES256",
+		CreatedAt: at(-30 * time.Hour), IDTokenSignedResponseAlg: "ES256", VisibleRoles: []string{"employee", "oa:*"},
 	}
 	// Public: no secret; empty lists kept apart from nil ones.
 	spa := &storage.Client{
