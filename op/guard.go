@@ -303,9 +303,10 @@ func headerSafe(s string) string {
 }
 
 // guardClientAuth: a malformed HTTP Basic header is invalid_client (401),
-// introspection without client authentication too, and every 401 from the
-// client-authenticated endpoints carries the Basic challenge (RFC 6749
-// §5.2; RFC 7235 requires a challenge on every 401).
+// so is a request that names no client, and introspection without a
+// credential (zitadel answers both 400); every 401 from these endpoints
+// carries the Basic challenge (RFC 6749 §5.2; RFC 7235 requires a
+// challenge on every 401).
 func guardClientAuth(next http.Handler, w http.ResponseWriter, r *http.Request) {
 	fail := func(desc string) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="`+realm+`"`)
@@ -317,8 +318,12 @@ func guardClientAuth(next http.Handler, w http.ResponseWriter, r *http.Request) 
 			fail("malformed HTTP Basic credentials")
 			return
 		}
-	} else if r.URL.Path == pathIntrospect {
-		if err := r.ParseForm(); err == nil && r.PostForm.Get("client_id") == "" && r.PostForm.Get("client_assertion") == "" {
+	} else if err := r.ParseForm(); err == nil {
+		f := r.PostForm
+		// No client named at all; and introspection, which public
+		// clients may not use, without a credential.
+		anonymous := f.Get("client_id") == "" && f.Get("client_assertion") == ""
+		if anonymous || (r.URL.Path == pathIntrospect && f.Get("client_secret") == "" && f.Get("client_assertion") == "") {
 			fail("client authentication is required")
 			return
 		}
@@ -353,15 +358,31 @@ func (w *basicChallengeWriter) Unwrap() http.ResponseWriter { return w.ResponseW
 // a 401 (RFC 6749 §5.2): zitadel answers an unknown client with 400.
 func (s *server) VerifyClient(ctx context.Context, r *zop.Request[zop.ClientCredentials]) (zop.Client, error) {
 	c, err := s.LegacyServer.VerifyClient(ctx, r)
-	if err == nil {
-		return c, nil
+	if err != nil {
+		return nil, unauthorizedClient(err)
 	}
+	return c, nil
+}
+
+// Introspect is zitadel's, but a caller that did not authenticate (a
+// client_id without a secret) gets 401 invalid_client, not 400.
+func (s *server) Introspect(ctx context.Context, r *zop.Request[zop.IntrospectionRequest]) (*zop.Response, error) {
+	resp, err := s.LegacyServer.Introspect(ctx, r)
+	if err != nil {
+		return nil, unauthorizedClient(err)
+	}
+	return resp, nil
+}
+
+// unauthorizedClient gives an invalid_client error the 401 status it
+// lacks; other errors pass unchanged.
+func unauthorizedClient(err error) error {
 	var se zop.StatusError
 	var oe *oidc.Error
 	if !errors.As(err, &se) && errors.As(err, &oe) && oe.ErrorType == oidc.InvalidClient {
-		return nil, zop.NewStatusError(err, http.StatusUnauthorized)
+		return zop.NewStatusError(err, http.StatusUnauthorized)
 	}
-	return nil, err
+	return err
 }
 
 // clientIP is the address /authorize is budgeted against, by login-ui's

@@ -194,6 +194,14 @@ func TestUserinfoChallenges(t *testing.T) {
 	}
 }
 
+func withClientID(f url.Values, id string) url.Values {
+	c := url.Values{"client_id": {id}}
+	for k, v := range f {
+		c[k] = v
+	}
+	return c
+}
+
 func TestClientAuthChallenges(t *testing.T) {
 	e := newEnv(t)
 	code := e.code(authParams("web", webRedirect, "openid", true), aliceSub)
@@ -230,6 +238,13 @@ func TestClientAuthChallenges(t *testing.T) {
 		{"introspect, wrong secret", "/oauth/introspect", url.Values{"token": {"x"}}, basic("web", "wrong")},
 		{"introspect, malformed Basic", "/oauth/introspect", url.Values{"token": {"x"}}, "Basic ???"},
 		{"introspect, no client authentication", "/oauth/introspect", url.Values{"token": {"x"}}, ""},
+		{"introspect, client_id without a secret", "/oauth/introspect", url.Values{"token": {"x"}, "client_id": {"web"}}, ""},
+		{"introspect, public client", "/oauth/introspect", url.Values{"token": {"x"}, "client_id": {"spa"}}, ""},
+		{"token, no client at all", "/oauth/token", tokenForm, ""},
+		{"token, client_id without a secret", "/oauth/token", withClientID(tokenForm, "web"), ""},
+		{"token, unknown client in the form", "/oauth/token", withClientID(tokenForm, "nobody"), ""},
+		{"introspect, unknown client", "/oauth/introspect", url.Values{"token": {"x"}}, basic("nobody", "x")},
+		{"revoke, no client at all", "/revoke", url.Values{"token": {"x"}}, ""},
 		{"revoke, wrong secret", "/revoke", url.Values{"token": {"x"}}, basic("web", "wrong")},
 		{"revoke, malformed Basic", "/revoke", url.Values{"token": {"x"}}, "Basic ???"},
 	}
