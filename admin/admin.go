@@ -26,6 +26,7 @@ import (
 
 	"github.com/gongpai/gongpai/directory"
 	"github.com/gongpai/gongpai/errcode"
+	"github.com/gongpai/gongpai/op"
 	"github.com/gongpai/gongpai/storage"
 )
 
@@ -47,7 +48,20 @@ type Store interface {
 	Client(ctx context.Context, id string) (*storage.Client, error)
 	ListClients(ctx context.Context) ([]storage.Client, error)
 	CreateClient(ctx context.Context, c *storage.Client) error
+	// Deleting a client revokes its tokens (clients.go).
+	RevokeRefreshTokensOfClient(ctx context.Context, clientID string) ([]string, error)
+	DeleteAccessTokensOfFamily(ctx context.Context, familyID string) error
+	DeleteAccessTokensOfSubject(ctx context.Context, subject string) error
 }
+
+// ClientCache is implemented by a Tokens (*op.Provider) that caches
+// clients: the API tells it about every changed or deleted client, so the
+// change takes effect on this replica at once.
+type ClientCache interface {
+	ForgetClient(id string)
+}
+
+var _ ClientCache = (*op.Provider)(nil)
 
 var _ Store = storage.Store(nil)
 

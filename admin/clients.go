@@ -29,6 +29,8 @@ type clientJSON struct {
 	ServiceRoles           []string  `json:"service_roles"`
 	BackchannelLogoutURI   string    `json:"backchannel_logout_uri,omitempty"`
 	CreatedAt              time.Time `json:"created_at"`
+	// VisibleRoles as registered; [] = the default (employee, <id>:*).
+	VisibleRoles []string `json:"visible_roles"`
 }
 
 func nonNil(s []string) []string {
@@ -43,7 +45,7 @@ func clientOut(c *storage.Client) clientJSON {
 		ID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: nonNil(c.RedirectURIs), PostLogoutRedirectURIs: nonNil(c.PostLogoutRedirectURIs),
 		GrantTypes: nonNil(c.GrantTypes), Scopes: nonNil(c.Scopes), AccessTokenFormat: string(c.AccessTokenFormat), RequireMFA: c.RequireMFA,
 		AllowedDepartments: nonNil(c.AllowedDepartments), AllowedRoles: nonNil(c.AllowedRoles), ServiceRoles: nonNil(c.ServiceRoles),
-		BackchannelLogoutURI: c.BackchannelLogoutURI, CreatedAt: c.CreatedAt,
+		BackchannelLogoutURI: c.BackchannelLogoutURI, CreatedAt: c.CreatedAt, VisibleRoles: nonNil(c.VisibleRoles),
 	}
 }
 
@@ -95,6 +97,7 @@ type clientFields struct {
 	AllowedRoles           *[]string `json:"allowed_roles"`
 	ServiceRoles           *[]string `json:"service_roles"`
 	BackchannelLogoutURI   *string   `json:"backchannel_logout_uri"`
+	VisibleRoles           *[]string `json:"visible_roles"`
 }
 
 // apply merges f into c, validating through op.NewClient so the rules
@@ -114,6 +117,7 @@ func (a *api) applyClient(r *http.Request, c *storage.Client, f clientFields) er
 	set(&c.AllowedDepartments, f.AllowedDepartments)
 	set(&c.AllowedRoles, f.AllowedRoles)
 	set(&c.ServiceRoles, f.ServiceRoles)
+	set(&c.VisibleRoles, f.VisibleRoles)
 	if f.RequireMFA != nil {
 		c.RequireMFA = *f.RequireMFA
 	}
@@ -123,13 +127,14 @@ func (a *api) applyClient(r *http.Request, c *storage.Client, f clientFields) er
 	checked, _, err := op.NewClient(op.ClientSpec{
 		ID: c.ID, Name: c.Name, Public: c.Public, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		GrantTypes: c.GrantTypes, Scopes: c.Scopes, AccessTokenFormat: c.AccessTokenFormat, RequireMFA: c.RequireMFA,
-		BackchannelLogoutURI: c.BackchannelLogoutURI,
+		BackchannelLogoutURI: c.BackchannelLogoutURI, VisibleRoles: c.VisibleRoles,
 	}, c.CreatedAt)
 	if err != nil {
 		return err
 	}
 	c.Name, c.RedirectURIs, c.PostLogoutRedirectURIs, c.Scopes = checked.Name, checked.RedirectURIs, checked.PostLogoutRedirectURIs, checked.Scopes
 	c.BackchannelLogoutURI = checked.BackchannelLogoutURI
+	c.VisibleRoles = checked.VisibleRoles
 	if err := checkServiceRoles(c.ServiceRoles); err != nil {
 		return err
 	}
@@ -207,6 +212,7 @@ func (a *api) updateClient(w http.ResponseWriter, r *http.Request, p *principal)
 	if err := a.st.UpdateClient(r.Context(), c); err != nil {
 		return err
 	}
+	a.forgetClient(c.ID)
 	if err := a.st.AppendAudit(r.Context(), a.auditEvent(p, "client.update", c.ID, "")); err != nil {
 		return err
 	}
@@ -227,6 +233,10 @@ func (a *api) deleteClient(w http.ResponseWriter, r *http.Request, p *principal)
 		return err
 	}
 	if err := a.st.DeleteClient(r.Context(), c.ID); err != nil {
+		return err
+	}
+	a.forgetClient(c.ID)
+	if err := a.revokeClientTokens(r.Context(), c); err != nil {
 		return err
 	}
 	if err := a.st.AppendAudit(r.Context(), a.auditEvent(p, "client.delete", c.ID, reason)); err != nil {

@@ -87,16 +87,19 @@ var schemas = obj{
 		"require_mfa": obj{"type": "boolean"}, "allowed_departments": strs("department IDs whose subtrees may sign in; empty = all"),
 		"allowed_roles": strs("roles of which one is needed to sign in; empty = all"), "service_roles": strs("hr, admin, auditor, scim: a service account's rights"),
 		"backchannel_logout_uri": str(""), "created_at": timeProp,
+		"visible_roles": strs("roles the app sees in the roles claim: names, prefix:* patterns or *; empty = employee and <id>:*"),
 	}),
 	"ClientCreated": obj{"allOf": []any{ref("Client"), object(nil, obj{"client_secret": str("shown once")})}},
 	"ClientCreate": object([]string{"id"}, obj{
 		"id": str("a-z 0-9 - _"), "name": str(""), "public": obj{"type": "boolean"}, "grant_types": strs("default authorization_code, refresh_token"),
 		"access_token_format": str("opaque (default) or jwt"), "redirect_uris": strs(""), "post_logout_redirect_uris": strs(""), "scopes": strs(""),
 		"require_mfa": obj{"type": "boolean"}, "allowed_departments": strs(""), "allowed_roles": strs(""), "service_roles": strs(""), "backchannel_logout_uri": str(""),
+		"visible_roles": strs(""),
 	}),
 	"ClientChange": object(nil, obj{
 		"name": str(""), "redirect_uris": strs(""), "post_logout_redirect_uris": strs(""), "scopes": strs(""), "require_mfa": obj{"type": "boolean"},
 		"allowed_departments": strs(""), "allowed_roles": strs(""), "service_roles": strs(""), "backchannel_logout_uri": str(""),
+		"visible_roles": strs(""),
 	}),
 	"ClientList": list("Client"),
 	"ImportReport": object([]string{"rows", "created", "updated", "unchanged", "applied", "changes", "errors"}, obj{

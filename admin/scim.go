@@ -262,18 +262,45 @@ func (a *api) scimListUsers(w http.ResponseWriter, r *http.Request, _ *principal
 		return err
 	}
 	var expr filter.Expression
-	q := storage.EmployeeQuery{}
+	q := storage.EmployeeQuery{NotDeparted: true} // departed employees are not SCIM users
 	if f := r.URL.Query().Get("filter"); f != "" {
 		if expr, err = filter.ParseFilter([]byte(f)); err != nil {
 			return &directory.FieldError{Field: "filter", Message: "cannot parse: " + err.Error()}
 		}
 		narrow(expr, &q)
 	}
+	depts := map[string]*storage.Department{}
+	if pushable(expr) {
+		// The store query is the whole filter: it pages and counts, so a
+		// large directory answers one page at a time.
+		q.Offset, q.Limit = start-1, count
+		if count == 0 {
+			q.Limit = 1 // totalResults only (RFC 7644 §3.4.2.4)
+		}
+		page, err := a.st.SearchEmployees(ctx, q)
+		if err != nil {
+			return err
+		}
+		users := []*scimUser{}
+		for i := range page.Employees {
+			if len(users) == count {
+				break
+			}
+			u, err := a.userOut(ctx, &page.Employees[i], depts)
+			if err != nil {
+				return err
+			}
+			users = append(users, u)
+		}
+		writeSCIM(w, http.StatusOK, listResponse(users, page.Total, start))
+		return nil
+	}
+	// Any other filter: the store narrows by its indexable conjuncts, the
+	// rest is evaluated here.
 	page, err := a.st.SearchEmployees(ctx, q)
 	if err != nil {
 		return err
 	}
-	depts := map[string]*storage.Department{}
 	var matched []*scimUser
 	for i := range page.Employees {
 		e := &page.Employees[i]
@@ -303,8 +330,8 @@ func (a *api) scimListUsers(w http.ResponseWriter, r *http.Request, _ *principal
 }
 
 // narrow turns the indexable conjuncts of a filter (userName,
-// employeeNumber, externalId eq; userName sw) into a store query. The
-// whole filter is still evaluated on what comes back.
+// employeeNumber, externalId, emails eq; userName sw) into a store query.
+// Unless pushable, the whole filter is still evaluated on what comes back.
 func narrow(expr filter.Expression, q *storage.EmployeeQuery) {
 	switch e := expr.(type) {
 	case *filter.LogicalExpression:
@@ -324,8 +351,31 @@ func narrow(expr filter.Expression, q *storage.EmployeeQuery) {
 			q.IDPrefix = v
 		case attr == "externalid" && e.Operator == filter.EQ:
 			q.ExternalID = v
+		case (attr == "emails" || attr == "emails.value") && e.Operator == filter.EQ:
+			q.Email = v
 		}
 	}
+}
+
+// pushable reports whether the query narrow builds is exactly the filter:
+// none, or one `eq` on userName, employeeNumber, externalId or emails
+// (the filters provisioners send to find a user). The store then pages.
+func pushable(expr filter.Expression) bool {
+	if expr == nil {
+		return true
+	}
+	e, ok := expr.(*filter.AttributeExpression)
+	if !ok || e.Operator != filter.EQ {
+		return false
+	}
+	if _, ok := e.CompareValue.(string); !ok {
+		return false
+	}
+	switch attrKey(e.AttributePath) {
+	case "username", "employeenumber", "externalid", "emails", "emails.value":
+		return true
+	}
+	return false
 }
 
 // attrKey is a filter attribute in lower case, without the schema URN

@@ -171,6 +171,9 @@ func (d *Directory) Identity(ctx context.Context, subject string) (*storage.Iden
 		slices.Reverse(id.DepartmentPath)
 		slices.Reverse(id.DepartmentIDs)
 	}
+	if id.EmailVerified, err = d.emailUnique(ctx, e); err != nil {
+		return nil, err
+	}
 	grants, err := d.store.RoleGrants(ctx, subject)
 	if err != nil {
 		return nil, err

@@ -68,7 +68,7 @@ func TestReadmeQuickStart(t *testing.T) {
 	key := strings.ReplaceAll(b.text(t, selTOTPSecret), " ", "")
 	b.run(t, submitCode(totpCode(t, key, time.Now())), visible("pre"))
 	claims := b.text(t, "pre")
-	for _, want := range []string{`"employee_id": "HR012023001"`, `"department": "HR01"`, `"employee"`, `"mfa"`} {
+	for _, want := range []string{`"employee_id": "HR012023001"`, `"department": "HR01"`, `"hr"`, `"mfa"`} {
 		if !strings.Contains(claims, want) {
 			t.Errorf("the example app's claims lack %s:\n%s", want, claims)
 		}

@@ -61,8 +61,9 @@ func newRelyingParty(t testing.TB, s *server, id string) *relyingParty {
 	rp.srv = httptest.NewServer(mux)
 	t.Cleanup(rp.srv.Close)
 
+	// The apps see the hr role besides the default (employee, "<id>:*").
 	secret := s.addClient(t, id, rp.srv.URL+"/callback", "--post-logout-redirect-uri", rp.srv.URL+"/bye",
-		"--backchannel-logout-uri", rp.srv.URL+"/backchannel")
+		"--backchannel-logout-uri", rp.srv.URL+"/backchannel", "--visible-role", "employee,hr,"+id+":*")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	p, err := oidc.NewProvider(ctx, s.Issuer)

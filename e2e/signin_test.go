@@ -101,10 +101,21 @@ func TestSignInEndToEnd(t *testing.T) {
 			t.Errorf("sub = %q: want an opaque UUID, never the employee ID", sub)
 		}
 	})
-	t.Run("reused code is invalid_grant", func(t *testing.T) {
-		_, err := oa.exchange(cb.Code, cb.Flow.Verifier)
+	t.Run("reused code is invalid_grant and revokes what it gave", func(t *testing.T) {
+		// A sign-in of its own (silent SSO): RFC 6749 §4.1.2 has the
+		// replay revoke the tokens the code gave, which tok must survive.
+		b.run(t, chromedp.Navigate(oa.StartURL("")), visible(selRPDone))
+		cb := oa.awaitCallback(t)
+		first, err := oa.exchange(cb.Code, cb.Flow.Verifier)
+		if err != nil {
+			t.Fatalf("code exchange: %v", err)
+		}
+		_, err = oa.exchange(cb.Code, cb.Flow.Verifier)
 		if got := oauthError(err); got != "invalid_grant" {
 			t.Errorf("second redemption of a code: %q, want invalid_grant", got)
+		}
+		if _, err := oa.refresh(first.RefreshToken); oauthError(err) != "invalid_grant" {
+			t.Errorf("refresh token from a replayed code: %q, want invalid_grant", oauthError(err))
 		}
 	})
 

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gongpai/gongpai/clientpolicy"
 	"github.com/gongpai/gongpai/directory"
 	"github.com/gongpai/gongpai/errcode"
 	"github.com/gongpai/gongpai/storage"
@@ -128,7 +129,7 @@ func (h *handler) reusableSession(r *http.Request, fc *flowCtx) *storage.Session
 		why = "max_age exceeded"
 	case ar.HintSubject != "" && ar.HintSubject != s.Subject:
 		why = "id_token_hint names another employee"
-	case fc.client.RequireMFA && !slices.Contains(s.AMR, "mfa"):
+	case !clientpolicy.MFASatisfied(fc.client, s.AMR):
 		why = "client requires MFA"
 	}
 	if why == "" {
@@ -197,23 +198,19 @@ func (h *handler) complete(w http.ResponseWriter, r *http.Request, fc *flowCtx, 
 	http.Redirect(w, r, to, status)
 }
 
-// allowed applies the client's access policy: each non-empty list
-// (departments, roles) must match. Departments match by subtree.
+// allowed applies the client's access policy (clientpolicy.Admits: each
+// non-empty list of departments and roles must match, departments by
+// subtree). The provider applies the same predicate again at every
+// refresh, userinfo and introspection call.
 func (h *handler) allowed(ctx context.Context, c *storage.Client, subject string) (bool, error) {
-	if len(c.AllowedDepartments) == 0 && len(c.AllowedRoles) == 0 {
+	if !clientpolicy.Restricted(c) {
 		return true, nil
 	}
 	id, err := h.o.Directory.Identity(ctx, subject)
 	if err != nil {
 		return false, err
 	}
-	if len(c.AllowedDepartments) > 0 && !slices.ContainsFunc(id.DepartmentIDs, func(d string) bool { return slices.Contains(c.AllowedDepartments, d) }) {
-		return false, nil
-	}
-	if len(c.AllowedRoles) > 0 && !slices.ContainsFunc(id.Roles, func(role string) bool { return slices.Contains(c.AllowedRoles, role) }) {
-		return false, nil
-	}
-	return true, nil
+	return clientpolicy.Admits(c, id), nil
 }
 
 // notAllowed ends the request with access_denied for the app, but first

@@ -18,6 +18,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/gongpai/gongpai/clientpolicy"
 	"github.com/gongpai/gongpai/keys"
 	"github.com/gongpai/gongpai/storage"
 )
@@ -44,6 +45,9 @@ type ClientSpec struct {
 	// BackchannelLogoutURI receives logout tokens (OIDC Back-Channel
 	// Logout 1.0 §2.2): https (http on loopback only), no fragment.
 	BackchannelLogoutURI string
+	// VisibleRoles: the roles the client sees in the roles claim (exact
+	// names, "prefix:*" or "*"); empty = employee and "<ID>:*".
+	VisibleRoles []string
 }
 
 // FieldError says which ClientSpec field is invalid and why.
@@ -119,17 +123,20 @@ func NewClient(spec ClientSpec, now time.Time) (*storage.Client, string, error) 
 		return nil, "", &FieldError{"access_token_format", fmt.Sprintf("unknown format %q (want opaque or jwt)", c.AccessTokenFormat)}
 	}
 	var err error
-	if c.RedirectURIs, err = validRedirects("redirect_uris", spec.RedirectURIs); err != nil {
+	if c.RedirectURIs, err = validClientRedirects("redirect_uris", spec.RedirectURIs, spec.Public); err != nil {
 		return nil, "", err
 	}
 	if hasCode && len(c.RedirectURIs) == 0 {
 		return nil, "", &FieldError{"redirect_uris", "at least one is required for authorization_code"}
 	}
-	if c.PostLogoutRedirectURIs, err = validRedirects("post_logout_redirect_uris", spec.PostLogoutRedirectURIs); err != nil {
+	if c.PostLogoutRedirectURIs, err = validClientRedirects("post_logout_redirect_uris", spec.PostLogoutRedirectURIs, spec.Public); err != nil {
 		return nil, "", err
 	}
 	if c.BackchannelLogoutURI, err = validBackchannelLogoutURI(spec.BackchannelLogoutURI, hasCode); err != nil {
 		return nil, "", err
+	}
+	if c.VisibleRoles, err = clientpolicy.CheckVisibleRoles(spec.VisibleRoles); err != nil {
+		return nil, "", &FieldError{"visible_roles", err.Error()}
 	}
 	if c.Public {
 		return c, "", nil
@@ -214,9 +221,10 @@ func (c *client) RedirectURIs() []string           { return c.c.RedirectURIs }
 func (c *client) PostLogoutRedirectURIs() []string { return c.c.PostLogoutRedirectURIs }
 
 // ApplicationType: public clients are native apps or SPAs; zitadel allows
-// them loopback http redirects only as "native". Exact matching is enforced
-// on top of zitadel's (see server.VerifyAuthRequest), so its port-agnostic
-// loopback rule for native clients never applies.
+// them loopback http and private-use scheme redirects only as "native".
+// gongpai's own rule is applied on top of zitadel's (server.VerifyAuthRequest,
+// native.go): zitadel's port- and host-agnostic loopback rule is narrowed
+// to RFC 8252 §7.3's (same loopback IP literal, any port, public clients).
 func (c *client) ApplicationType() zop.ApplicationType {
 	if c.c.Public {
 		return zop.ApplicationTypeNative
@@ -305,6 +313,7 @@ type clientCache struct {
 
 	mu      sync.Mutex
 	entries map[string]clientCacheEntry
+	gen     uint64 // bumped by forget, so a load that raced it is not cached
 }
 
 type clientCacheEntry struct {
@@ -322,6 +331,7 @@ func (cc *clientCache) get(ctx context.Context, id string) (*storage.Client, err
 	now := cc.now()
 	cc.mu.Lock()
 	e, ok := cc.entries[id]
+	gen := cc.gen
 	cc.mu.Unlock()
 	if ok && now.Before(e.expires) {
 		return e.c, nil
@@ -331,6 +341,10 @@ func (cc *clientCache) get(ctx context.Context, id string) (*storage.Client, err
 		return nil, err
 	}
 	cc.mu.Lock()
+	if cc.gen != gen {
+		cc.mu.Unlock()
+		return c, nil // forgotten meanwhile: serve this load, cache none
+	}
 	if len(cc.entries) >= clientCacheSize {
 		// Crude but bounded: a burst of distinct IDs cannot grow memory.
 		clear(cc.entries)
@@ -357,9 +371,18 @@ func (p *Provider) lookupClient(ctx context.Context, id string) (*client, error)
 	return &client{c: c, loginPath: p.cfg.LoginPath, idTokenTTL: p.cfg.IDTokenTTL}, nil
 }
 
-// GetClientByClientID implements op.Storage.
+// GetClientByClientID implements op.Storage. At the token and revocation
+// endpoints zitadel looks the client up before it checks the secret, so
+// an unknown client is logged here (clientauthlog.go).
 func (p *Provider) GetClientByClientID(ctx context.Context, clientID string) (zop.Client, error) {
-	return p.lookupClient(ctx, clientID)
+	c, err := p.lookupClient(ctx, clientID)
+	if err != nil {
+		if oe := new(oidc.Error); ctx.Value(requestInfoKey{}) != nil && (!errors.As(err, &oe) || oe.ErrorType != oidc.ServerError) {
+			p.logClientAuthFailure(ctx, clientID, "unknown client")
+		}
+		return nil, err
+	}
+	return c, nil
 }
 
 // AuthorizeClientIDSecret implements op.Storage: a wrong secret or an
@@ -385,9 +408,18 @@ func (p *Provider) authenticateClient(ctx context.Context, clientID, secret stri
 		if errors.As(err, &oe) && oe.ErrorType == oidc.ServerError {
 			return nil, err
 		}
+		p.logClientAuthFailure(ctx, clientID, "unknown client")
 		return nil, errBadClient()
 	}
 	if !secretMatches(c.c, secret) {
+		reason := "wrong client secret"
+		switch {
+		case c.c.Public:
+			reason = "public client has no secret"
+		case secret == "":
+			reason = "no client secret"
+		}
+		p.logClientAuthFailure(ctx, clientID, reason)
 		return nil, errBadClient()
 	}
 	return c, nil

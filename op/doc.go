@@ -10,7 +10,11 @@
 //     protocol error (invalid_grant, invalid_request, …) and a logged
 //     server_error only for backend faults;
 //   - takes codes atomically, rotates refresh tokens by compare-and-swap and
-//     revokes a whole family when a spent token comes back;
+//     revokes a whole family when a spent token comes back, and everything
+//     a code gave when the code comes back (codereplay.go);
+//   - applies the client's access policy (clientpolicy) again at every
+//     refresh, userinfo and introspection call, and shows each client only
+//     the roles it may see;
 //   - records every access token, so userinfo, introspection and revocation
 //     can check existence, expiry and the employee's status;
 //   - overrides the token endpoint so PKCE binds every client type (the

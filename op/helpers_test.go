@@ -96,6 +96,8 @@ type envOptions struct {
 	logout *op.LogoutConfig
 	// authorizeRateLimit is Config.AuthorizeRateLimit (0: the default).
 	authorizeRateLimit int
+	// logTo receives the provider's log (warn and above) as well.
+	logTo io.Writer
 }
 
 func newEnv(t *testing.T) *env { return newEnvWith(t, envOptions{}) }
@@ -114,7 +116,11 @@ func newEnvWith(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var logOut io.Writer = t.Output()
+	if o.logTo != nil {
+		logOut = io.MultiWriter(logOut, o.logTo)
+	}
+	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	policy := keys.Policy{Algorithms: algs(o.alg)}
 	if o.policy != nil {
 		policy = *o.policy
@@ -125,7 +131,7 @@ func newEnvWith(t *testing.T, o envOptions) *env {
 	}
 	ppl := &people{m: map[string]*storage.Identity{
 		aliceSub: {
-			Subject: aliceSub, EmployeeID: "HR012023001", Name: "Alice Wang", Email: "alice@acme.example",
+			Subject: aliceSub, EmployeeID: "HR012023001", Name: "Alice Wang", Email: "alice@acme.example", EmailVerified: true,
 			Title: "HR partner", Status: storage.StatusActive, Entity: "ACME", Department: "HR01",
 			DepartmentName: "Human Resources", DepartmentPath: []string{"HQ", "HR01"}, Roles: []string{"employee", "hr"},
 		},

@@ -134,8 +134,8 @@ func TestRFC9068ClientCredentials(t *testing.T) {
 		t.Errorf("typ %q, want at+jwt", v.Typ)
 	}
 	checkAccessClaims(t, v.Claims, e.issuer, "svcjwt", "svcjwt", before, op.DefaultAccessTokenTTL)
-	if str(v.Claims, "scope") != "employee" {
-		t.Errorf("scope %v, want employee", v.Claims["scope"])
+	if str(v.Claims, "scope") != "" {
+		t.Errorf("scope %v, want none (a service token carries no user scope)", v.Claims["scope"])
 	}
 	for _, k := range []string{"auth_time", "acr", "amr"} {
 		if _, ok := v.Claims[k]; ok {

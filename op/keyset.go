@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"fmt"
+	"slices"
 	"strings"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -48,9 +49,28 @@ func (p *Provider) SigningKey(ctx context.Context) (zop.SigningKey, error) {
 	return signingKey{kid: kid, alg: alg, key: key}, nil
 }
 
-// SignatureAlgorithms implements op.Storage (discovery).
+// SignatureAlgorithms implements op.Storage: discovery's
+// id_token_signing_alg_values_supported. It lists every algorithm of
+// keys.algorithms that has a key in the JWKS (a next key included: a
+// client may register for it, and its tokens are signed with it from the
+// key's activation), in the configured order, so the default comes first;
+// then any algorithm that still signs although it was dropped from the
+// configuration. Listing only the algorithms that sign at this instant
+// would hide a configured algorithm from relying parties for the minutes
+// around a first key's publication.
 func (p *Provider) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
-	algs := p.keys.Algorithms()
+	var algs []string
+	published := p.keys.Published()
+	for _, a := range p.keys.Policy().Algorithms {
+		if slices.ContainsFunc(published, func(k jose.JSONWebKey) bool { return k.Algorithm == a }) && !slices.Contains(algs, a) {
+			algs = append(algs, a)
+		}
+	}
+	for _, a := range p.keys.Algorithms() {
+		if !slices.Contains(algs, a) {
+			algs = append(algs, a)
+		}
+	}
 	out := make([]jose.SignatureAlgorithm, len(algs))
 	for i, a := range algs {
 		out[i] = jose.SignatureAlgorithm(a)

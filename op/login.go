@@ -12,6 +12,7 @@ import (
 
 	zop "github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/gongpai/gongpai/clientpolicy"
 	"github.com/gongpai/gongpai/storage"
 )
 
@@ -64,7 +65,7 @@ func (p *Provider) Complete(ctx context.Context, id string, res storage.AuthResu
 	if err != nil {
 		return "", err
 	}
-	if c.RequireMFA && !slices.Contains(res.AMR, "mfa") {
+	if !clientpolicy.MFASatisfied(c, res.AMR) {
 		return "", ErrMFARequired
 	}
 	res.AuthTime = res.AuthTime.UTC().Truncate(time.Second)

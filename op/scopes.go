@@ -6,6 +6,7 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
+	"github.com/gongpai/gongpai/clientpolicy"
 	"github.com/gongpai/gongpai/storage"
 )
 
@@ -62,8 +63,11 @@ type authContext struct {
 // setClaims is the one mapping from an identity and granted scopes to
 // claims; ID tokens, userinfo and introspection all go through it, so they
 // cannot drift (ARCHITECTURE §4). Subject is always set: zitadel copies it
-// over the ID token's sub, and userinfo must carry it.
-func setClaims(info *oidc.UserInfo, id *storage.Identity, scopes []string, ac authContext) {
+// over the ID token's sub, and userinfo must carry it. c is the client the
+// claims are for: roles are filtered to what it may see
+// (clientpolicy.VisibleRoles). JWT access tokens carry no employee claims
+// (jwtaccess.go), so there is nothing to filter in them.
+func setClaims(info *oidc.UserInfo, id *storage.Identity, c *storage.Client, scopes []string, ac authContext) {
 	info.Subject = id.Subject
 	for _, scope := range scopes {
 		switch scope {
@@ -90,8 +94,11 @@ func setClaims(info *oidc.UserInfo, id *storage.Identity, scopes []string, ac au
 		case ScopeEmail:
 			if id.Email != "" {
 				info.Email = id.Email
-				// Company addresses are assigned by HR, not self-declared.
-				info.EmailVerified = true
+				// Company addresses are assigned by HR, not self-declared,
+				// but not unique: verified only when no other employee
+				// has it (directory.Identity); otherwise the claim is left
+				// out, which apps read as unverified.
+				info.EmailVerified = oidc.Bool(id.EmailVerified)
 			}
 		case ScopeEmployee:
 			info.AppendClaims("employee_id", id.EmployeeID)
@@ -103,7 +110,7 @@ func setClaims(info *oidc.UserInfo, id *storage.Identity, scopes []string, ac au
 				info.AppendClaims("title", id.Title)
 			}
 		case ScopeRoles:
-			info.AppendClaims("roles", nonNil(id.Roles))
+			info.AppendClaims("roles", clientpolicy.VisibleRoles(c, id.Roles))
 		}
 	}
 }

@@ -69,7 +69,7 @@ func (p *Provider) newHandler() http.Handler {
 	s := &server{LegacyServer: zop.NewLegacyServer(p.oidc, endpoints), p: p}
 	return zop.RegisterLegacyServer(s, p.bindCallback(zop.AuthorizeCallbackHandler(p.oidc)),
 		zop.WithServerCORSOptions(corsOptions()),
-		zop.WithHTTPMiddleware(p.strictTransport, restrictMethods, cacheHeaders, p.guard, p.serveJWKS),
+		zop.WithHTTPMiddleware(p.strictTransport, restrictMethods, cacheHeaders, p.requestInfo, p.guard, p.serveJWKS),
 	)
 }
 
@@ -136,15 +136,18 @@ type server struct {
 
 var _ zop.ExtendedLegacyServer = (*server)(nil)
 
-// VerifyAuthRequest adds exact redirect-URI matching on top of zitadel's
-// check, which is port-agnostic on loopback for native clients. A mismatch
-// is answered here, never redirected.
+// VerifyAuthRequest replaces zitadel's redirect-URI rule, which for
+// native clients ignores the port and the host of any loopback URI
+// (localhost included), by gongpai's (native.go): exact matching, but for
+// a public client's loopback IP redirect, whose port may vary (RFC 8252
+// §7.3). A mismatch is answered here, never redirected.
 func (s *server) VerifyAuthRequest(ctx context.Context, r *zop.Request[oidc.AuthRequest]) (*zop.ClientRequest[oidc.AuthRequest], error) {
 	cr, err := s.LegacyServer.VerifyAuthRequest(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	if uri := cr.Data.RedirectURI; uri != "" && !slices.Contains(cr.Client.RedirectURIs(), uri) {
+	cl, ok := cr.Client.(*client)
+	if uri := cr.Data.RedirectURI; uri != "" && (!ok || !redirectRegistered(cl.c, uri)) {
 		return nil, oidc.ErrInvalidRequestRedirectURI().WithDescription("redirect_uri is not registered for this client")
 	}
 	return cr, nil
@@ -156,8 +159,17 @@ func (s *server) VerifyAuthRequest(ctx context.Context, r *zop.Request[oidc.Auth
 // outcome, so a stolen code cannot be retried with other verifiers.
 func (s *server) CodeExchange(ctx context.Context, r *zop.ClientRequest[oidc.AccessTokenRequest]) (*zop.Response, error) {
 	ctx = withSigningAlg(ctx, r.Client)
+	// A code redeemed before is a replay: refused, and every token issued
+	// from it revoked (codereplay.go).
+	ctx, err := s.p.beginRedemption(ctx, r.Data.Code, r.Client.GetID())
+	if err != nil {
+		return nil, err
+	}
 	ar, err := s.p.takeCode(ctx, r.Data.Code)
 	if err != nil {
+		// Not taken (or taken incomplete): nothing was issued from it, and
+		// a retry after an outage must not look like a replay.
+		s.p.abandonRedemption(ctx, r.Data.Code)
 		return nil, err
 	}
 	fail := func(e *oidc.Error) (*zop.Response, error) {
@@ -175,6 +187,9 @@ func (s *server) CodeExchange(ctx context.Context, r *zop.ClientRequest[oidc.Acc
 	}
 	resp, err := s.p.tokenResponse(ctx, ar, r.Client, r.Data.Code, "")
 	if err != nil {
+		return nil, err
+	}
+	if err := s.p.confirmGrant(ctx, r.Data.Code); err != nil {
 		return nil, err
 	}
 	return zop.NewResponse(resp), nil

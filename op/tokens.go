@@ -74,7 +74,8 @@ func (r *clientCredentialsRequest) GetScopes() []string   { return r.scopes }
 
 // ClientCredentialsTokenRequest implements op.ClientCredentialsStorage.
 // zitadel does not filter the scopes; this does: only scopes the client is
-// allowed, and none that only make sense for an end-user session.
+// allowed, and only service scopes (none that describe an employee or an
+// end-user session: servicescopes.go).
 func (p *Provider) ClientCredentialsTokenRequest(ctx context.Context, clientID string, scopes []string) (zop.TokenRequest, error) {
 	c, err := p.lookupClient(ctx, clientID)
 	if err != nil {
@@ -82,7 +83,7 @@ func (p *Provider) ClientCredentialsTokenRequest(ctx context.Context, clientID s
 	}
 	granted := []string{}
 	for _, s := range scopes {
-		if s == ScopeOpenID || s == ScopeOfflineAccess || !c.allows(s) || slices.Contains(granted, s) {
+		if !isServiceScope(s) || !c.allows(s) || slices.Contains(granted, s) {
 			continue
 		}
 		granted = append(granted, s)
@@ -95,7 +96,9 @@ func (p *Provider) ClientCredentialsTokenRequest(ctx context.Context, clientID s
 func (p *Provider) CreateAccessToken(ctx context.Context, req zop.TokenRequest) (string, time.Time, error) {
 	switch r := req.(type) {
 	case authRequest:
-		return p.recordAccessToken(ctx, prefixUserAccess, r.r.ClientID, r.r.Subject, r.r.Scopes, r.GetAudience(), "", r.r.SessionID)
+		// The code exchange's grant ID stands as the token's family, so a
+		// replayed code can revoke it (codereplay.go).
+		return p.recordAccessToken(ctx, prefixUserAccess, r.r.ClientID, r.r.Subject, r.r.Scopes, r.GetAudience(), grantFrom(ctx), r.r.SessionID)
 	case *clientCredentialsRequest:
 		return p.recordAccessToken(ctx, prefixClientAccess, r.clientID, r.clientID, r.scopes, r.GetAudience(), "", "")
 	}
@@ -149,9 +152,12 @@ func (p *Provider) CreateAccessAndRefreshTokens(ctx context.Context, req zop.Tok
 		if current != "" {
 			return "", "", time.Time{}, oidc.ErrInvalidGrant()
 		}
-		family, err := randomID(familyIDBytes)
-		if err != nil {
-			return "", "", time.Time{}, p.serverErr(ctx, "refresh family", err)
+		// The family is the code exchange's grant (codereplay.go).
+		family := grantFrom(ctx)
+		if family == "" {
+			if family, err = randomID(familyIDBytes); err != nil {
+				return "", "", time.Time{}, p.serverErr(ctx, "refresh family", err)
+			}
 		}
 		next = storage.RefreshToken{
 			FamilyID:  family,
@@ -248,7 +254,9 @@ func (p *Provider) refreshRequest(ctx context.Context, raw string) (*refreshRequ
 	case !p.now().Before(t.ExpiresAt):
 		return nil, invalidRefreshToken()
 	}
-	if _, err := p.activeIdentity(ctx, t.Subject, oidc.ErrInvalidGrant); err != nil {
+	// The client's access policy is applied again (policy.go): a grant
+	// lasts only as long as the employee may still use the app.
+	if _, _, err := p.employeeFor(ctx, t.Subject, t.ClientID, amrOf(t.AMR), oidc.ErrInvalidGrant); err != nil {
 		return nil, err
 	}
 	return &refreshRequest{t: t, scopes: slices.Clone(t.Scopes)}, nil
@@ -334,7 +342,7 @@ func (p *Provider) RevokeToken(ctx context.Context, tokenOrID, userID, clientID 
 // activeAccessToken checks what zitadel does not (§2.7, §2.9): the token
 // record exists, has not expired and belongs to subject.
 func (p *Provider) activeAccessToken(ctx context.Context, tokenID, subject string) (*storage.AccessToken, error) {
-	if len(tokenID) > maxPresentedToken {
+	if len(tokenID) > maxPresentedToken || strings.HasPrefix(tokenID, prefixCodeTombstone) {
 		return nil, invalidToken("unknown access token")
 	}
 	t, err := p.store.AccessToken(ctx, tokenID)
@@ -343,6 +351,11 @@ func (p *Provider) activeAccessToken(ctx context.Context, tokenID, subject strin
 	}
 	if t.Subject != subject || !p.now().Before(t.ExpiresAt) {
 		return nil, invalidToken("unknown or expired access token")
+	}
+	if gone, err := p.clientGone(ctx, t.ClientID); err != nil {
+		return nil, p.protocolErr(ctx, "client of access token", err, func() *oidc.Error { return invalidToken("") })
+	} else if gone {
+		return nil, invalidToken("the client of this token was deleted")
 	}
 	return t, nil
 }
@@ -377,11 +390,11 @@ func (p *Provider) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserIn
 	case *refreshRequest:
 		ac = r.authContext()
 	}
-	id, err := p.activeIdentity(ctx, req.GetSubject(), oidc.ErrInvalidGrant)
+	id, c, err := p.employeeFor(ctx, req.GetSubject(), req.GetClientID(), amrOf(ac.AMR), oidc.ErrInvalidGrant)
 	if err != nil {
 		return err
 	}
-	setClaims(info, id, scopes, ac)
+	setClaims(info, id, c, scopes, ac)
 	return nil
 }
 
@@ -394,11 +407,11 @@ func (p *Provider) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo
 	if !strings.HasPrefix(t.ID, prefixUserAccess) {
 		return invalidToken("the token does not belong to an employee")
 	}
-	id, err := p.activeIdentity(ctx, subject, func() *oidc.Error { return invalidToken("") })
+	id, c, err := p.employeeFor(ctx, subject, t.ClientID, authMethods{}, func() *oidc.Error { return invalidToken("") })
 	if err != nil {
 		return err
 	}
-	setClaims(info, id, t.Scopes, authContext{SessionID: t.SessionID})
+	setClaims(info, id, c, t.Scopes, authContext{SessionID: t.SessionID})
 	return nil
 }
 
@@ -414,12 +427,12 @@ func (p *Provider) SetIntrospectionFromToken(ctx context.Context, resp *oidc.Int
 		return invalidToken("not introspectable by this client")
 	}
 	if strings.HasPrefix(t.ID, prefixUserAccess) {
-		id, err := p.activeIdentity(ctx, subject, func() *oidc.Error { return invalidToken("") })
+		id, c, err := p.employeeFor(ctx, subject, t.ClientID, authMethods{}, func() *oidc.Error { return invalidToken("") })
 		if err != nil {
 			return err
 		}
 		info := new(oidc.UserInfo)
-		setClaims(info, id, t.Scopes, authContext{SessionID: t.SessionID})
+		setClaims(info, id, c, t.Scopes, authContext{SessionID: t.SessionID})
 		resp.SetUserInfo(info)
 	}
 	resp.Subject = t.Subject

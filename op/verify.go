@@ -46,6 +46,12 @@ func (p *Provider) VerifyAccessToken(ctx context.Context, raw string) (*storage.
 	if t.Subject != subject || !p.now().Before(t.ExpiresAt) {
 		return nil, ErrInvalidToken
 	}
+	if gone, err := p.clientGone(ctx, t.ClientID); err != nil || gone {
+		if err != nil {
+			return nil, err
+		}
+		return nil, ErrInvalidToken // a deleted client's tokens die with it
+	}
 	if IsClientToken(t) {
 		return t, nil
 	}

@@ -128,6 +128,11 @@ type Client struct {
 	// tokens signed with (RS256, ES256, EdDSA); "" = the default. Honoured
 	// while the deployment has an active key of that algorithm.
 	IDTokenSignedResponseAlg string
+
+	// VisibleRoles are the roles the client sees in the roles claim:
+	// exact names, "prefix:*" patterns or "*"; empty = the default,
+	// employee and "<client ID>:*" (clientpolicy.DefaultVisibleRoles).
+	VisibleRoles []string
 }
 
 // KeyState is where a signing key is in its lifecycle.
@@ -299,6 +304,10 @@ type Durable interface {
 	RotateRefreshToken(ctx context.Context, oldID string, next *RefreshToken) error
 	RevokeRefreshFamily(ctx context.Context, familyID string) error
 	RevokeRefreshTokensOfSubject(ctx context.Context, subject string) error
+	// RevokeRefreshTokensOfClient marks every token issued to clientID
+	// revoked (deleting a client) and returns the refresh families it
+	// revoked, whose recorded access tokens the caller deletes.
+	RevokeRefreshTokensOfClient(ctx context.Context, clientID string) (families []string, err error)
 
 	// Settings is a small key/value table for install-wide facts such as
 	// the demo-seeded marker.
@@ -393,10 +402,14 @@ type Store interface {
 // Identity is an employee as relying parties see them: what the claims
 // mapper turns into ID-token, userinfo and introspection claims.
 type Identity struct {
-	Subject        string
-	EmployeeID     string
-	Name           string
-	Email          string
+	Subject    string
+	EmployeeID string
+	Name       string
+	Email      string
+	// EmailVerified: Email is set and no other employee who has not left
+	// has the same address (ignoring case); only then may the
+	// email_verified claim be true.
+	EmailVerified  bool
 	Title          string
 	Status         EmployeeStatus
 	Entity         string   // legal entity code
@@ -436,6 +449,8 @@ type EmployeeQuery struct {
 	EmployeeID    string         // exact employee ID
 	IDPrefix      string         // employee IDs starting with this (canonical)
 	ExternalID    string         // exact external ID
+	Email         string         // exact e-mail address, without regard to case (indexed on lower(email))
+	NotDeparted   bool           // leave departed employees out (SCIM; e-mail uniqueness)
 	Name          string         // case-insensitive substring of the name (ASCII folding)
 	DepartmentIDs []string       // in any of these departments; callers expand subtrees. Non-nil and empty matches nothing.
 	Status        EmployeeStatus // one status

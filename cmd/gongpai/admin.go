@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -186,7 +185,7 @@ func cmdClientAdd(ctx context.Context, args []string, io stdio, env []string) er
 	mfa := fs.Bool("require-mfa", false, "refuse sign-ins without a second factor")
 	backchannel := fs.String("backchannel-logout-uri", "", "`URL` the app receives OIDC back-channel logout tokens at (https; http only on loopback)")
 	idTokenAlg := fs.String("id-token-alg", "", "`algorithm` the client wants its ID tokens signed with (RS256, ES256, EdDSA; "+
-		"id_token_signed_response_alg); honoured while keys.algorithms has an active key of it")
+		"id_token_signed_response_alg); must be one of keys.algorithms")
 	var redirects, logouts, grants, scopes stringList
 	fs.Var(&redirects, "redirect-uri", "allowed redirect `URI` (exact match; repeatable)")
 	fs.Var(&logouts, "post-logout-redirect-uri", "allowed post-logout redirect `URI` (repeatable)")
@@ -195,6 +194,9 @@ func cmdClientAdd(ctx context.Context, args []string, io stdio, env []string) er
 		"gongpai:admin lets employees' tokens from this client call the admin API and SCIM: admin consoles only)")
 	var serviceRoles stringList
 	fs.Var(&serviceRoles, "service-role", "directory `role` a client_credentials token of this client holds: hr, admin, auditor or scim (repeatable)")
+	var visibleRoles stringList
+	fs.Var(&visibleRoles, "visible-role", "`role` the app sees in the roles claim: a name, a prefix pattern such as erp:*, or * for every role "+
+		"(repeatable; default employee and <id>:*)")
 	return withApp(ctx, fs, args, io, env, []string{"id"}, func(a *app) error {
 		if len(grants) == 0 {
 			grants = stringList{"authorization_code", "refresh_token"}
@@ -209,9 +211,12 @@ func cmdClientAdd(ctx context.Context, args []string, io stdio, env []string) er
 		c, secret, err := op.NewClient(op.ClientSpec{
 			ID: *id, Name: *name, Public: *public, RedirectURIs: redirects, PostLogoutRedirectURIs: logouts,
 			GrantTypes: grants, Scopes: scopes, AccessTokenFormat: format, RequireMFA: *mfa,
-			IDTokenSignedResponseAlg: *idTokenAlg, BackchannelLogoutURI: *backchannel,
+			IDTokenSignedResponseAlg: *idTokenAlg, BackchannelLogoutURI: *backchannel, VisibleRoles: visibleRoles,
 		}, time.Now())
 		if err != nil {
+			return err
+		}
+		if err := op.CheckIDTokenAlg(c.IDTokenSignedResponseAlg, a.cfg.KeyPolicy().Algorithms); err != nil {
 			return err
 		}
 		if err := setServiceRoles(c, serviceRoles); err != nil {
@@ -222,10 +227,6 @@ func cmdClientAdd(ctx context.Context, args []string, io stdio, env []string) er
 				return &directory.FieldError{Field: "id", Message: fmt.Sprintf("client %q already exists", c.ID)}
 			}
 			return err
-		}
-		if *idTokenAlg != "" && !slices.Contains(a.cfg.Keys.Algorithms, *idTokenAlg) {
-			fmt.Fprintf(io.err, "warning: keys.algorithms %v has no %s key; this client's ID tokens are signed with %s until one is added\n",
-				a.cfg.Keys.Algorithms, *idTokenAlg, a.cfg.KeyPolicy().DefaultAlgorithm())
 		}
 		issuer := strings.TrimSuffix(a.cfg.Issuer.String(), "/")
 		fmt.Fprintf(io.out, "client_id:     %s\n", c.ID)

@@ -80,6 +80,10 @@ func seedDemo(ctx context.Context, a *app, out io.Writer) error {
 		PostLogoutRedirectURIs: []string{"http://127.0.0.1:9000/"},
 		GrantTypes:             []string{"authorization_code", "refresh_token"},
 		Scopes:                 []string{"openid", "profile", "email", "employee", "roles", "offline_access"},
+		// The demo app shows every role the demo employees hold; a real
+		// app sees employee and its own "<id>:*" roles unless registered
+		// with --visible-role.
+		VisibleRoles: []string{"*"},
 	}, time.Now())
 	if err != nil {
 		return err

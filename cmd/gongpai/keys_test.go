@@ -302,9 +302,20 @@ func TestKeysCommands(t *testing.T) {
 
 func TestClientAddIDTokenAlg(t *testing.T) {
 	c := newCLI(t)
+	// An algorithm the deployment keeps no keys for is refused: the client
+	// would silently get RS256-signed tokens.
 	code, out, errOut := c.run("", "client", "add", "--id", "es", "--redirect-uri", "https://es.acme.example/cb", "--id-token-alg", "ES256")
-	if code != 0 || !strings.Contains(errOut, "keys.algorithms [RS256] has no ES256 key") || !strings.Contains(out, "client_id:     es") {
-		t.Errorf("client add --id-token-alg ES256 with RS256 keys: exit %d, %q, %q; want success and a warning", code, out, errOut)
+	if code != 1 || !strings.Contains(errOut, "E-201 id_token_signed_response_alg") || !strings.Contains(errOut, "keys.algorithms") {
+		t.Errorf("client add --id-token-alg ES256 with RS256 keys: exit %d, %q, %q; want E-201 naming the field", code, out, errOut)
+	}
+	code, out, _ = c.run("", "client", "add", "--id", "rs", "--redirect-uri", "https://rs.acme.example/cb", "--id-token-alg", "RS256")
+	if code != 0 || !strings.Contains(out, "client_id:     rs") {
+		t.Errorf("client add --id-token-alg RS256 with RS256 keys: exit %d, %q", code, out)
+	}
+	c.env = append(c.env, "GONGPAI_KEYS_ALGORITHMS=RS256,ES256")
+	code, out, errOut = c.run("", "client", "add", "--id", "es", "--redirect-uri", "https://es.acme.example/cb", "--id-token-alg", "ES256")
+	if code != 0 || !strings.Contains(out, "client_id:     es") {
+		t.Errorf("client add --id-token-alg ES256 with RS256 and ES256 keys: exit %d, %q, %q", code, out, errOut)
 	}
 	code, _, errOut = c.run("", "client", "add", "--id", "hs", "--redirect-uri", "https://es.acme.example/cb", "--id-token-alg", "HS256")
 	if code != 1 || !strings.Contains(errOut, "E-201 id_token_signed_response_alg") {

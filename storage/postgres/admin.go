@@ -114,6 +114,12 @@ func (s *Store) SearchEmployees(ctx context.Context, q storage.EmployeeQuery) (*
 	if q.ExternalID != "" {
 		add(`external_id = $?`, q.ExternalID)
 	}
+	if q.Email != "" {
+		add(`lower(email) = lower($?)`, q.Email) // the employees_email index
+	}
+	if q.NotDeparted {
+		where = append(where, `status <> 'departed'`)
+	}
 	if n := strings.TrimSpace(q.Name); n != "" {
 		add(`name ILIKE $?`, "%"+likeEscape(n)+"%")
 	}
@@ -265,11 +271,12 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE clients SET name = $2, secret_hash = $3, public = $4, redirect_uris = $5,
 		post_logout_redirect_uris = $6, grant_types = $7, scopes = $8, access_token_format = $9, require_mfa = $10,
 		allowed_departments = $11, allowed_roles = $12, backchannel_logout_uri = $13, service_roles = $14,
-		access_token_ttl = $15, id_token_ttl = $16, refresh_token_ttl = $17, id_token_signed_response_alg = $18
-		WHERE id = $1`,
+		access_token_ttl = $15, id_token_ttl = $16, refresh_token_ttl = $17, id_token_signed_response_alg = $18,
+		visible_roles = $19 WHERE id = $1`,
 		c.ID, c.Name, c.SecretHash, c.Public, c.RedirectURIs, c.PostLogoutRedirectURIs, c.GrantTypes, c.Scopes,
 		string(c.AccessTokenFormat), c.RequireMFA, c.AllowedDepartments, c.AllowedRoles, c.BackchannelLogoutURI,
-		c.ServiceRoles, int64(c.AccessTokenTTL), int64(c.IDTokenTTL), int64(c.RefreshTokenTTL), c.IDTokenSignedResponseAlg)
+		c.ServiceRoles, int64(c.AccessTokenTTL), int64(c.IDTokenTTL), int64(c.RefreshTokenTTL), c.IDTokenSignedResponseAlg,
+		c.VisibleRoles)
 	if err == nil && tag.RowsAffected() == 0 {
 		err = storage.ErrNotFound
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -348,25 +349,25 @@ func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO clients (id, name, secret_hash, public, redirect_uris,
 		post_logout_redirect_uris, grant_types, scopes, access_token_format, require_mfa, allowed_departments,
 		allowed_roles, backchannel_logout_uri, service_roles, access_token_ttl, id_token_ttl, refresh_token_ttl,
-		created_at, id_token_signed_response_alg)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+		created_at, id_token_signed_response_alg, visible_roles)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
 		c.ID, c.Name, c.SecretHash, c.Public, c.RedirectURIs, c.PostLogoutRedirectURIs, c.GrantTypes, c.Scopes,
 		string(c.AccessTokenFormat), c.RequireMFA, c.AllowedDepartments, c.AllowedRoles, c.BackchannelLogoutURI,
 		c.ServiceRoles, int64(c.AccessTokenTTL), int64(c.IDTokenTTL), int64(c.RefreshTokenTTL), ts(c.CreatedAt),
-		c.IDTokenSignedResponseAlg)
+		c.IDTokenSignedResponseAlg, c.VisibleRoles)
 	return s.wrap(ctx, "create client", err)
 }
 
 const clientCols = `id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris, grant_types, scopes,
 	access_token_format, require_mfa, allowed_departments, allowed_roles, backchannel_logout_uri, service_roles,
-	access_token_ttl, id_token_ttl, refresh_token_ttl, created_at, id_token_signed_response_alg`
+	access_token_ttl, id_token_ttl, refresh_token_ttl, created_at, id_token_signed_response_alg, visible_roles`
 
 func scanClient(r pgx.Row, c *storage.Client) error {
 	var format string
 	err := r.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public, &c.RedirectURIs, &c.PostLogoutRedirectURIs,
 		&c.GrantTypes, &c.Scopes, &format, &c.RequireMFA, &c.AllowedDepartments, &c.AllowedRoles,
 		&c.BackchannelLogoutURI, &c.ServiceRoles, &c.AccessTokenTTL, &c.IDTokenTTL, &c.RefreshTokenTTL,
-		timeCol{&c.CreatedAt}, &c.IDTokenSignedResponseAlg)
+		timeCol{&c.CreatedAt}, &c.IDTokenSignedResponseAlg, &c.VisibleRoles)
 	c.AccessTokenFormat = storage.AccessTokenFormat(format)
 	return err
 }
@@ -513,6 +514,27 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string) error 
 func (s *Store) RevokeRefreshTokensOfSubject(ctx context.Context, subject string) error {
 	_, err := s.pool.Exec(ctx, `UPDATE refresh_tokens SET revoked = true WHERE subject = $1 AND NOT revoked`, subject)
 	return s.wrap(ctx, "revoke refresh tokens of subject", err)
+}
+
+// RevokeRefreshTokensOfClient marks every token of clientID revoked and
+// returns the families it touched (a scan: deleting a client is rare).
+func (s *Store) RevokeRefreshTokensOfClient(ctx context.Context, clientID string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `UPDATE refresh_tokens SET revoked = true WHERE client_id = $1 AND NOT revoked RETURNING family_id`, clientID)
+	if err != nil {
+		return nil, s.wrap(ctx, "revoke refresh tokens of client", err)
+	}
+	defer rows.Close()
+	var families []string
+	for rows.Next() {
+		var f string
+		if err := rows.Scan(&f); err != nil {
+			return nil, s.wrap(ctx, "revoke refresh tokens of client", err)
+		}
+		if !slices.Contains(families, f) {
+			families = append(families, f)
+		}
+	}
+	return families, s.wrap(ctx, "revoke refresh tokens of client", rows.Err())
 }
 
 // Setting returns the value stored under key; ErrNotFound when unset.

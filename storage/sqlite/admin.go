@@ -116,6 +116,12 @@ func (s *Store) SearchEmployees(ctx context.Context, q storage.EmployeeQuery) (*
 	if q.ExternalID != "" {
 		add(`external_id = ?`, q.ExternalID)
 	}
+	if q.Email != "" {
+		add(`lower(email) = lower(?)`, q.Email) // the employees_email index
+	}
+	if q.NotDeparted {
+		add(`status <> 'departed'`)
+	}
 	if n := strings.TrimSpace(q.Name); n != "" {
 		add(`name LIKE ? ESCAPE '\'`, "%"+likeEscape(n)+"%")
 	}
@@ -268,11 +274,11 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 	res, err := s.w.ExecContext(ctx, `UPDATE clients SET name = ?, secret_hash = ?, public = ?, redirect_uris = ?,
 		post_logout_redirect_uris = ?, grant_types = ?, scopes = ?, access_token_format = ?, require_mfa = ?,
 		allowed_departments = ?, allowed_roles = ?, backchannel_logout_uri = ?, service_roles = ?, access_token_ttl = ?,
-		id_token_ttl = ?, refresh_token_ttl = ?, id_token_signed_response_alg = ? WHERE id = ?`,
+		id_token_ttl = ?, refresh_token_ttl = ?, id_token_signed_response_alg = ?, visible_roles = ? WHERE id = ?`,
 		c.Name, c.SecretHash, c.Public, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), list(c.GrantTypes),
 		list(c.Scopes), string(c.AccessTokenFormat), c.RequireMFA, list(c.AllowedDepartments), list(c.AllowedRoles),
 		c.BackchannelLogoutURI, list(c.ServiceRoles), int64(c.AccessTokenTTL), int64(c.IDTokenTTL), int64(c.RefreshTokenTTL),
-		c.IDTokenSignedResponseAlg, c.ID)
+		c.IDTokenSignedResponseAlg, list(c.VisibleRoles), c.ID)
 	if err == nil {
 		var ok bool
 		if ok, err = affected(res); err == nil && !ok {

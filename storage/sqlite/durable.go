@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/gongpai/gongpai/storage"
 )
@@ -302,25 +303,25 @@ func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO clients (id, name, secret_hash, public, redirect_uris,
 		post_logout_redirect_uris, grant_types, scopes, access_token_format, require_mfa, allowed_departments,
 		allowed_roles, backchannel_logout_uri, service_roles, access_token_ttl, id_token_ttl, refresh_token_ttl, created_at,
-		id_token_signed_response_alg)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id_token_signed_response_alg, visible_roles)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, c.SecretHash, c.Public, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs), list(c.GrantTypes),
 		list(c.Scopes), string(c.AccessTokenFormat), c.RequireMFA, list(c.AllowedDepartments), list(c.AllowedRoles),
 		c.BackchannelLogoutURI, list(c.ServiceRoles), int64(c.AccessTokenTTL), int64(c.IDTokenTTL), int64(c.RefreshTokenTTL), micros(c.CreatedAt),
-		c.IDTokenSignedResponseAlg)
+		c.IDTokenSignedResponseAlg, list(c.VisibleRoles))
 	return wrap(ctx, "create client", err)
 }
 
 const clientCols = `id, name, secret_hash, public, redirect_uris, post_logout_redirect_uris, grant_types, scopes,
 	access_token_format, require_mfa, allowed_departments, allowed_roles, backchannel_logout_uri, service_roles,
-	access_token_ttl, id_token_ttl, refresh_token_ttl, created_at, id_token_signed_response_alg`
+	access_token_ttl, id_token_ttl, refresh_token_ttl, created_at, id_token_signed_response_alg, visible_roles`
 
 func scanClient(r rowScanner, c *storage.Client) error {
 	var format string
 	err := r.Scan(&c.ID, &c.Name, &c.SecretHash, &c.Public, listCol{&c.RedirectURIs}, listCol{&c.PostLogoutRedirectURIs},
 		listCol{&c.GrantTypes}, listCol{&c.Scopes}, &format, &c.RequireMFA, listCol{&c.AllowedDepartments},
 		listCol{&c.AllowedRoles}, &c.BackchannelLogoutURI, listCol{&c.ServiceRoles}, &c.AccessTokenTTL, &c.IDTokenTTL, &c.RefreshTokenTTL,
-		timeCol{&c.CreatedAt}, &c.IDTokenSignedResponseAlg)
+		timeCol{&c.CreatedAt}, &c.IDTokenSignedResponseAlg, listCol{&c.VisibleRoles})
 	c.AccessTokenFormat = storage.AccessTokenFormat(format)
 	return err
 }
@@ -463,6 +464,30 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string) error 
 func (s *Store) RevokeRefreshTokensOfSubject(ctx context.Context, subject string) error {
 	_, err := s.w.ExecContext(ctx, `UPDATE refresh_tokens SET revoked = 1 WHERE subject = ? AND revoked = 0`, subject)
 	return wrap(ctx, "revoke refresh tokens of subject", err)
+}
+
+// RevokeRefreshTokensOfClient marks every token of clientID revoked and
+// returns the families it touched (a scan: deleting a client is rare).
+func (s *Store) RevokeRefreshTokensOfClient(ctx context.Context, clientID string) ([]string, error) {
+	var families []string
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE refresh_tokens SET revoked = 1 WHERE client_id = ? AND revoked = 0 RETURNING family_id`, clientID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var f string
+			if err := rows.Scan(&f); err != nil {
+				return err
+			}
+			if !slices.Contains(families, f) {
+				families = append(families, f)
+			}
+		}
+		return rows.Err()
+	})
+	return families, wrap(ctx, "revoke refresh tokens of client", err)
 }
 
 // Setting returns the value stored under key; ErrNotFound when unset.

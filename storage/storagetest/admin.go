@@ -25,6 +25,7 @@ var adminTests = []adminTest{
 	{"DepartmentMove", testDepartmentMove},
 	{"DepartmentDelete", testDepartmentDelete},
 	{"SearchEmployees", testSearchEmployees},
+	{"SearchEmployeesByEmail", testSearchEmployeesByEmail},
 	{"WriteEmployeesAllOrNothing", testWriteEmployeesAtomic},
 	{"WriteEmployeesCreateWithGrants", testWriteEmployeesCreate},
 	{"ReissueIDRetiresOld", testReissueID},
@@ -89,6 +90,7 @@ func testClientUpdateDelete(t *testing.T, s adminStore, c *clock) {
 	cl.Name = "HR system"
 	cl.ServiceRoles = []string{"auditor"}
 	cl.AllowedRoles = []string{"hr"}
+	cl.VisibleRoles = []string{"*"}
 	must(t, s.UpdateClient(ctx, cl), "UpdateClient")
 	got, err = s.Client(ctx, "hris")
 	must(t, err, "Client")

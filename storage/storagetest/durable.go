@@ -50,6 +50,7 @@ var durableTests = []durableTest{
 	{"RefreshTokenRotateFailures", testRefreshTokenRotateFailures},
 	{"RefreshTokenRevokeFamily", testRefreshTokenRevokeFamily},
 	{"RefreshTokenRevokeSubject", testRefreshTokenRevokeSubject},
+	{"RefreshTokenRevokeClient", testRefreshTokenRevokeClient},
 	{"Settings", testSettings},
 	{"Ping", func(t *testing.T, s storage.Durable, _ *clock) { must(t, s.Ping(t.Context()), "Ping") }},
 	{"CancelledContext", testDurableCancelled},
@@ -563,6 +564,7 @@ func fullClient(c *clock, id string) *storage.Client {
 		CreatedAt:              c.local(0),
 
 		IDTokenSignedResponseAlg: "ES256",
+		VisibleRoles:             []string{"employee", "oa:*", "hr"},
 	}
 }
 
@@ -577,7 +579,7 @@ func testClientRoundTrip(t *testing.T, s storage.Durable, c *clock) {
 			AccessTokenFormat: storage.AccessTokenOpaque, CreatedAt: c.local(time.Second)}},
 		{"empty (not nil) lists", &storage.Client{ID: "empty", Name: "Empty", RedirectURIs: []string{}, PostLogoutRedirectURIs: []string{},
 			GrantTypes: []string{}, Scopes: []string{}, AllowedDepartments: []string{}, AllowedRoles: []string{},
-			AccessTokenFormat: storage.AccessTokenOpaque, CreatedAt: c.local(2 * time.Second)}},
+			VisibleRoles: []string{}, AccessTokenFormat: storage.AccessTokenOpaque, CreatedAt: c.local(2 * time.Second)}},
 	}
 	for _, tt := range tests {
 		must(t, s.CreateClient(ctx, tt.client), "CreateClient "+tt.name)

@@ -1,0 +1,4 @@
+-- 0005: visible_roles, the roles a client sees in the roles claim (exact
+-- names, "prefix:*" patterns or "*"). 'null' (every client registered
+-- before this migration) means the default: employee and "<client id>:*".
+ALTER TABLE clients ADD COLUMN visible_roles TEXT NOT NULL DEFAULT 'null';
