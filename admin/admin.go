@@ -48,10 +48,9 @@ type Store interface {
 	Client(ctx context.Context, id string) (*storage.Client, error)
 	ListClients(ctx context.Context) ([]storage.Client, error)
 	CreateClient(ctx context.Context, c *storage.Client) error
-	// Deleting a client revokes its tokens (clients.go).
-	RevokeRefreshTokensOfClient(ctx context.Context, clientID string) ([]string, error)
-	DeleteAccessTokensOfFamily(ctx context.Context, familyID string) error
-	DeleteAccessTokensOfSubject(ctx context.Context, subject string) error
+	// Deleting a client, or taking a scope or grant type from it, revokes
+	// its tokens (clients.go, op.RevokeClientTokens).
+	op.ClientTokenRevoker
 }
 
 // ClientCache is implemented by a Tokens (*op.Provider) that caches

@@ -206,6 +206,8 @@ func (a *api) updateClient(w http.ResponseWriter, r *http.Request, p *principal)
 	if err != nil {
 		return err
 	}
+	before := *c
+	before.Scopes, before.GrantTypes = slices.Clone(c.Scopes), slices.Clone(c.GrantTypes)
 	if err := a.applyClient(r, c, in); err != nil {
 		return err
 	}
@@ -213,7 +215,23 @@ func (a *api) updateClient(w http.ResponseWriter, r *http.Request, p *principal)
 		return err
 	}
 	a.forgetClient(c.ID)
-	if err := a.st.AppendAudit(r.Context(), a.auditEvent(p, "client.update", c.ID, "")); err != nil {
+	// A scope or grant type taken away is taken from the tokens the
+	// client holds too: its refresh families end (the employees sign in
+	// again and get only what the client is allowed now), and what is
+	// left is refused at use (op.Provider.VerifyAccessToken, principalOf).
+	narrowed := op.Narrows(&before, c)
+	if narrowed {
+		if err := a.revokeClientTokens(r.Context(), c); err != nil {
+			return err
+		}
+	}
+	detail := ""
+	if narrowed {
+		detail = "scopes or grant types removed; the client's refresh tokens were revoked"
+	}
+	ev := a.auditEvent(p, "client.update", c.ID, "")
+	ev.Detail = detail
+	if err := a.st.AppendAudit(r.Context(), ev); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, clientOut(c))

@@ -97,6 +97,12 @@ func newFixture(t *testing.T) *fixture {
 		{"auditor", "FIN01", [][2]string{{"auditor", ""}}},
 	}
 	now := time.Now()
+	// The admin console the employees' admin tokens were issued through:
+	// the admin API accepts them only while it allows gongpai:admin.
+	console, _, err := op.NewClient(op.ClientSpec{ID: "console", RedirectURIs: []string{"https://console.example/cb"},
+		Scopes: []string{op.ScopeOpenID, op.ScopeProfile, op.ScopeOfflineAccess, op.ScopeAdmin}}, now)
+	must(err)
+	must(st.CreateClient(ctx, console))
 	for _, p := range people {
 		e, err := m.Onboard(ctx, "test", directory.Onboarding{Entity: "ACME", Department: p.dept, Name: p.name, Password: password, ExternalID: "ext-" + p.name}, false)
 		must(err)

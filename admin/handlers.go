@@ -49,13 +49,15 @@ func (a *api) apiRoutes() []route {
 		{method: "POST", path: emp + "/freeze", tag: "lifecycle", summary: "Freeze: sign-in refused (E-103); sessions, refresh and access tokens dead before the answer", rights: onPerson(reasonRights("hr or admin over the department")), body: "Reason", resp: "Employee", status: 200, etag: true, h: a.lifecycle(directory.ActionFreeze)},
 		{method: "POST", path: emp + "/unfreeze", tag: "lifecycle", summary: "Unfreeze", rights: onPerson("hr or admin over the department"), body: "Reason", resp: "Employee", status: 200, etag: true, h: a.lifecycle(directory.ActionUnfreeze)},
 		{method: "POST", path: emp + "/leave", tag: "lifecycle", summary: "Mark departed (final; the ID is never reused); access cut as by freeze", rights: onPerson(reasonRights("hr or admin over the department")), body: "Reason", resp: "Employee", status: 200, etag: true, h: a.lifecycle(directory.ActionLeave)},
-		{method: "POST", path: emp + "/reset-password", tag: "lifecycle", summary: "Set a new password (generated and returned once when none is given); access cut", rights: onPerson(reasonRights("hr or admin over the department")), body: "PasswordReset", resp: "PasswordResetResult", status: 200, h: a.resetPassword},
+		{method: "POST", path: emp + "/reset-password", tag: "lifecycle", summary: "Set a new password (generated and returned once when none is given), to be changed by the employee at the next sign-in; access cut", rights: onPerson(reasonRights("hr or admin over the department")), body: "PasswordReset", resp: "PasswordResetResult", status: 200, h: a.resetPassword},
 		{method: "POST", path: emp + "/reset-totp", tag: "lifecycle", summary: "Remove the TOTP key: the employee enrols again at the next sign-in; access cut", rights: onPerson(reasonRights("hr or admin over the department")), body: "Reason", resp: "Employee", status: 200, etag: true, h: a.lifecycle(directory.ActionResetTOTP)},
 		{method: "GET", path: emp + "/history", tag: "employees", summary: "Retired employee IDs (cross-entity transfers)", rights: "the employee themself; hr, admin, auditor over their department", resp: "IDHistory", status: 200, h: a.history},
 		{method: "GET", path: emp + "/roles", tag: "roles", summary: "The employee's role grants", rights: "the employee themself; hr, admin, auditor over their department", resp: "RoleGrantList", status: 200, h: a.listRoles},
 		{method: "POST", path: emp + "/roles", tag: "roles", summary: "Grant a role, optionally scoped to a department subtree (a sub-administrator)", rights: onPerson("hr or admin over the employee and the grant's scope for an ordinary role (employee, app roles); admin for hr, admin, auditor, scim"), body: "RoleGrant", resp: "RoleGrantList", status: 200, h: a.grantRole},
 		{method: "DELETE", path: emp + "/roles/{role}", tag: "roles", summary: "Revoke a role grant", rights: onPerson(reasonRights("as for granting")),
-			query: []param{{"department", "string", "department code of a scoped grant (empty: the whole-directory grant)"}, {"reason", "string", "why (audit trail)"}}, resp: "", status: 204, h: a.revokeRole},
+			query: []param{{"department", "string", "department code of a scoped grant, in the employee's entity, or the department ID the grant records (empty: the whole-directory grant)"},
+				{"department_id", "string", "the exact department ID a grant records (RoleGrantList's department_id): revokes a grant scoped to a department of another entity or one that no longer exists"},
+				{"reason", "string", "why (audit trail)"}}, resp: "", status: 204, h: a.revokeRole},
 
 		{method: "GET", path: "/clients", tag: "clients", summary: "List relying parties and service accounts", rights: "admin, auditor", resp: "ClientList", status: 200, h: a.listClients},
 		{method: "POST", path: "/clients", tag: "clients", summary: "Register a client (the secret is returned once)", rights: "admin over the whole directory", body: "ClientCreate", resp: "ClientCreated", status: 201, h: a.createClient},
@@ -83,27 +85,31 @@ type departmentRef struct {
 }
 
 type employeeJSON struct {
-	Subject      string         `json:"sub"`
-	EmployeeID   string         `json:"employee_id"`
-	ExternalID   string         `json:"external_id,omitempty"`
-	Entity       string         `json:"entity"`
-	Department   *departmentRef `json:"department,omitempty"`
-	Name         string         `json:"name"`
-	Email        string         `json:"email,omitempty"`
-	Title        string         `json:"title,omitempty"`
-	Status       string         `json:"status"`
-	PasswordSet  bool           `json:"password_set"`
-	TOTPEnrolled bool           `json:"totp_enrolled"`
-	Version      int64          `json:"version"`
-	CreatedAt    time.Time      `json:"created_at"`
-	UpdatedAt    time.Time      `json:"updated_at"`
+	Subject     string         `json:"sub"`
+	EmployeeID  string         `json:"employee_id"`
+	ExternalID  string         `json:"external_id,omitempty"`
+	Entity      string         `json:"entity"`
+	Department  *departmentRef `json:"department,omitempty"`
+	Name        string         `json:"name"`
+	Email       string         `json:"email,omitempty"`
+	Title       string         `json:"title,omitempty"`
+	Status      string         `json:"status"`
+	PasswordSet bool           `json:"password_set"`
+	// PasswordChangeRequired: the password was set by HR or an
+	// administrator and must be changed at the next sign-in.
+	PasswordChangeRequired bool      `json:"password_change_required"`
+	TOTPEnrolled           bool      `json:"totp_enrolled"`
+	Version                int64     `json:"version"`
+	CreatedAt              time.Time `json:"created_at"`
+	UpdatedAt              time.Time `json:"updated_at"`
 }
 
 func (a *api) employeeOut(ctx context.Context, e *storage.Employee, depts map[string]*storage.Department) (*employeeJSON, error) {
 	out := &employeeJSON{
 		Subject: e.Subject, EmployeeID: e.EmployeeID, ExternalID: e.ExternalID, Entity: e.Entity, Name: e.Name,
 		Email: e.Email, Title: e.Title, Status: string(e.Status), PasswordSet: e.PasswordHash != "",
-		TOTPEnrolled: len(e.TOTPSecret) > 0, Version: e.Version, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
+		PasswordChangeRequired: e.PasswordChangeRequired,
+		TOTPEnrolled:           len(e.TOTPSecret) > 0, Version: e.Version, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
 	}
 	if e.DepartmentID != "" {
 		d := depts[e.DepartmentID]
@@ -890,7 +896,7 @@ func (a *api) revokeRole(w http.ResponseWriter, r *http.Request, p *principal) e
 		return err
 	}
 	role := r.PathValue("role")
-	deptID, err := a.grantScope(r.Context(), p, e, role, r.URL.Query().Get("department"), "revoking "+role)
+	deptID, err := a.revokeScope(r.Context(), p, e, role, r.URL.Query())
 	if err != nil {
 		return err
 	}

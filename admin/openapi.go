@@ -57,7 +57,8 @@ var schemas = obj{
 		"name": str(""), "email": str(""), "title": str(""),
 		"status":       obj{"type": "string", "enum": []string{"active", "frozen", "departed"}},
 		"password_set": obj{"type": "boolean"}, "totp_enrolled": obj{"type": "boolean"},
-		"version": obj{"type": "integer", "description": "also the ETag; send it back as If-Match or version"}, "created_at": timeProp, "updated_at": timeProp,
+		"password_change_required": obj{"type": "boolean", "description": "the password was set by HR or an administrator (onboarding, reset): the next sign-in asks for a new one before it completes"},
+		"version":                  obj{"type": "integer", "description": "also the ETag; send it back as If-Match or version"}, "created_at": timeProp, "updated_at": timeProp,
 	}),
 	"EmployeeList": object([]string{"items", "total"}, obj{
 		"items": obj{"type": "array", "items": ref("Employee")}, "total": obj{"type": "integer"},
@@ -66,7 +67,7 @@ var schemas = obj{
 	"EmployeeCreate": object([]string{"entity", "department", "name"}, obj{
 		"entity": str(""), "department": str("department code"), "employee_id": str("empty = generated from the entity's rule"),
 		"external_id": str(""), "name": str(""), "email": str(""), "title": str(""),
-		"password": str("initial password (≥10 characters); empty = none until a reset"), "hire_date": str("YYYY-MM-DD; feeds {yyyy} {yy} {mm}"),
+		"password": str("initial password (≥10 characters), to be changed by the employee at the first sign-in; empty = none until a reset"), "hire_date": str("YYYY-MM-DD; feeds {yyyy} {yy} {mm}"),
 	}),
 	"EmployeeChange": object(nil, obj{"name": str(""), "email": str(""), "title": str(""), "external_id": str(""), "version": obj{"type": "integer", "description": "required unless If-Match is sent"}}),
 	"Transfer": object([]string{"department"}, obj{
@@ -74,7 +75,7 @@ var schemas = obj{
 		"reason": str(""), "version": obj{"type": "integer", "description": "optional optimistic check (or If-Match)"},
 	}),
 	"Reason":              object(nil, obj{"reason": str("why; required for freeze, leave and resets (E-201 reason)")}),
-	"PasswordReset":       object([]string{"reason"}, obj{"reason": str(""), "password": str("new password; empty = generate one")}),
+	"PasswordReset":       object([]string{"reason"}, obj{"reason": str(""), "password": str("new password, to be changed by the employee at the next sign-in; empty = generate one")}),
 	"PasswordResetResult": object([]string{"employee_id"}, obj{"employee_id": str(""), "password": str("the generated password, shown once")}),
 	"IDHistory": object([]string{"current", "items"}, obj{"current": str(""), "items": obj{"type": "array", "items": object(nil, obj{
 		"employee_id": str(""), "entity": str(""), "retired_at": timeProp, "reason": str(""),

@@ -168,6 +168,18 @@ func (a *api) principalOf(ctx context.Context, t *storage.AccessToken) (*princip
 	if !slices.Contains(t.Scopes, op.ScopeAdmin) {
 		return nil, errNotForAdmin
 	}
+	// The scope counts only while the client still has it: taking
+	// gongpai:admin from a console (PATCH /clients/{id}) ends the admin
+	// access of every token it holds, on every replica at once (the
+	// client is read from the durable store, not a cache).
+	if c, err := a.st.Client(ctx, t.ClientID); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, unauthenticated("the access token is invalid, expired or revoked")
+		}
+		return nil, fmt.Errorf("admin: client of token: %w", err)
+	} else if !slices.Contains(c.Scopes, op.ScopeAdmin) || t.CreatedAt.Before(c.CreatedAt) {
+		return nil, errNotForAdmin
+	}
 	e, err := a.st.Employee(ctx, t.Subject)
 	if err != nil {
 		return nil, fmt.Errorf("admin: employee of token: %w", err)

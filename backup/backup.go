@@ -11,12 +11,15 @@
 //	  …],
 //	 "departments": [ … ],
 //	 … one array per storage.RecordKinds entry, in that order …
-//	 "trailer": {"counts": {…}, "sealed_under": {…}, "sha256": "…"}}
+//	 "trailer": {"counts": {…}, "sealed_under": {…}, "sha256": "…",
+//	             "mac_key_id": "…", "hmac_sha256": "…"}}
 //
 // one record per line. The trailer's counts and SHA-256 (over every
 // record, see Digest) are checked when the file is read, so a truncated or
-// altered file is refused — and since a restore is one transaction, a bad
-// file writes nothing. Sealed values (signing keys' private halves, TOTP
+// damaged file is refused — and since a restore is one transaction, a bad
+// file writes nothing. Its HMAC-SHA-256 under a key derived from the
+// master key (mac.go) is checked too, so a file altered by someone
+// without the master key is refused as well. Sealed values (signing keys' private halves, TOTP
 // seeds) stay sealed: a backup never opens them, and restoring one needs
 // the master key they were sealed under (MasterKeyCheck).
 package backup
@@ -46,7 +49,9 @@ const Format = "gongpai-backup"
 
 // FormatVersion is the version this package writes. It reads every
 // version up to this one and refuses newer ones.
-const FormatVersion = 1
+//
+// Version 2 adds the trailer's mac_key_id and hmac_sha256 (mac.go).
+const FormatVersion = 2
 
 // Header opens the file.
 type Header struct {
@@ -68,6 +73,12 @@ type Trailer struct {
 	// master-key ID: restoring needs every one of these keys.
 	SealedUnder map[string]int `json:"sealed_under"`
 	SHA256      string         `json:"sha256"` // Digest.Sum of the records
+	// MACKeyID is the ID (seal.KeyID) of the master key HMAC was keyed
+	// from (MACKey); HMAC is the hex HMAC-SHA-256 over the header and the
+	// records (mac.go). Both are empty in a file written without
+	// Writer.Authenticate, which Reader.Authenticate refuses.
+	MACKeyID string `json:"mac_key_id,omitempty"`
+	HMAC     string `json:"hmac_sha256,omitempty"`
 }
 
 // Total is the number of records.
@@ -108,6 +119,7 @@ type Digest struct {
 	h      hash.Hash
 	counts map[storage.Kind]int
 	sealed map[string]int
+	macs   *macSet // nil unless the file is authenticated
 }
 
 // NewDigest returns an empty Digest.
@@ -131,6 +143,12 @@ func (d *Digest) add(rec storage.Record, b []byte) {
 	d.h.Write([]byte{' '})
 	d.h.Write(b)
 	d.h.Write([]byte{'\n'})
+	if d.macs != nil {
+		d.macs.Write([]byte(rec.RecordKind()))
+		d.macs.Write([]byte{' '})
+		d.macs.Write(b)
+		d.macs.Write([]byte{'\n'})
+	}
 	d.counts[rec.RecordKind()]++
 	if v := sealedValue(rec); len(v) > 0 {
 		id := seal.SealedUnder(v)
@@ -167,6 +185,7 @@ func sealedValue(rec storage.Record) []byte {
 // Writer writes a backup file record by record.
 type Writer struct {
 	w       *bufio.Writer
+	header  []byte // as written, for the MAC
 	d       *Digest
 	section int  // index in storage.RecordKinds of the open array; -1 before the first
 	first   bool // no record yet in the open array
@@ -185,7 +204,22 @@ func NewWriter(w io.Writer, h Header) (*Writer, error) {
 	bw := bufio.NewWriterSize(w, 256<<10)
 	bw.WriteString(`{"header":`)
 	bw.Write(b)
-	return &Writer{w: bw, d: NewDigest(), section: -1}, nil
+	return &Writer{w: bw, header: b, d: NewDigest(), section: -1}, nil
+}
+
+// Authenticate makes the trailer carry an HMAC-SHA-256 of the header and
+// the records under a key derived from master (MACKey), the configured
+// master key: only its holder can then write a file that restore
+// accepts. It must be called before the first Write.
+func (w *Writer) Authenticate(master []byte) error {
+	if w.section >= 0 || len(w.d.counts) > 0 {
+		return errors.New("backup: Authenticate after the first record")
+	}
+	if len(master) == 0 {
+		return errors.New("backup: no master key to authenticate with")
+	}
+	w.d.macs = newMACSet(w.header, [][]byte{master})
+	return nil
 }
 
 // Write appends rec. Records must come kind by kind in
@@ -237,6 +271,9 @@ func (w *Writer) Close() (Trailer, error) {
 	}
 	w.openSection(len(storage.RecordKinds) - 1)
 	t := w.d.Trailer()
+	if m := w.d.macs; m != nil {
+		t.MACKeyID, t.HMAC = m.ids[0], hex.EncodeToString(m.hs[0].Sum(nil))
+	}
 	b, err := json.Marshal(t)
 	if err != nil {
 		return Trailer{}, err
@@ -262,6 +299,7 @@ type Reader struct {
 	header  Header
 	trailer Trailer
 	done    bool
+	masters [][]byte // Authenticate: the MAC must verify under one of these
 }
 
 // NewReader reads and checks the header of the backup in r, which may be
@@ -301,6 +339,17 @@ func NewReader(r io.Reader) (*Reader, error) {
 // Header is the file's header.
 func (r *Reader) Header() Header { return r.header }
 
+// Authenticate makes Records check the file's HMAC (mac.go) under the
+// master key the trailer names, which must be one of masters (the
+// configured master key and previous_master_keys): a file without a MAC,
+// with one that does not verify, or keyed by another master key ends
+// Records with an *IntegrityError, after the last record and before the
+// restore could commit. Without Authenticate the MAC is not checked
+// (restore --ignore-integrity). It must be called before Records.
+func (r *Reader) Authenticate(masters ...[]byte) {
+	r.masters = masters
+}
+
 // Trailer is the file's trailer, once Records has run to its end without
 // an error.
 func (r *Reader) Trailer() Trailer { return r.trailer }
@@ -319,6 +368,16 @@ func (r *Reader) Records() iter.Seq2[storage.Record, error] {
 		}
 		r.done = true
 		d := NewDigest()
+		if r.masters != nil {
+			// The header as the writer marshalled it: a Header
+			// round-trips through JSON unchanged.
+			hb, err := json.Marshal(r.header)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			d.macs = newMACSet(hb, r.masters)
+		}
 		for _, kind := range storage.RecordKinds {
 			if err := r.expectKey(string(kind)); err != nil {
 				yield(nil, err)
@@ -384,6 +443,11 @@ func (r *Reader) readTrailer(d *Digest) error {
 	}
 	if got.SHA256 != t.SHA256 {
 		return &FormatError{Offset: -1, Msg: "the records do not match the trailer's SHA-256: the file was altered or damaged"}
+	}
+	if d.macs != nil {
+		if err := d.macs.verify(t); err != nil {
+			return err
+		}
 	}
 	r.trailer = t
 	return nil

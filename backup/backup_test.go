@@ -133,7 +133,7 @@ func TestFileIsReadable(t *testing.T) {
 	_, recs := populated(t)
 	file, _ := write(t, recs, false)
 	s := string(file)
-	if !strings.HasPrefix(s, `{"header":{"format":"gongpai-backup","format_version":1,`) {
+	if !strings.HasPrefix(s, `{"header":{"format":"gongpai-backup","format_version":2,`) {
 		t.Errorf("file starts %q", s[:80])
 	}
 	last := -1
@@ -250,7 +250,7 @@ func TestDamagedFiles(t *testing.T) {
 		{"another JSON document", func([]byte) []byte { return []byte(`{"issuer":"x"}`) }, `expected section "header"`},
 		{"another format", func(b []byte) []byte { return bytes.Replace(b, []byte(`"gongpai-backup"`), []byte(`"other"`), 1) }, `format "other"`},
 		{"a newer format version", func(b []byte) []byte {
-			return bytes.Replace(b, []byte(`"format_version":1`), []byte(`"format_version":2`), 1)
+			return bytes.Replace(b, []byte(`"format_version":2`), []byte(`"format_version":3`), 1)
 		}, "upgrade"},
 		{"a changed character", func(b []byte) []byte { return bytes.Replace(b, []byte(`"Beta Ltd"`), []byte(`"Beta Ltc"`), 1) }, "SHA-256"},
 		{"a record dropped", func(b []byte) []byte {

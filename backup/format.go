@@ -47,6 +47,9 @@ type employeeJSON struct {
 	Version      int64     `json:"version"`
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
+	// PasswordChangeRequired is omitted when false, so files written
+	// before the flag existed read back unchanged.
+	PasswordChangeRequired bool `json:"password_change_required,omitempty"`
 }
 
 type retiredIDJSON struct {
@@ -155,7 +158,7 @@ func encodeRecord(rec storage.Record) ([]byte, error) {
 		v = departmentJSON{r.ID, r.Entity, r.Code, r.Name, r.ParentID, r.CreatedAt}
 	case *storage.Employee:
 		v = employeeJSON{r.Subject, r.EmployeeID, r.ExternalID, r.Entity, r.DepartmentID, r.Name, r.Email, r.Title,
-			string(r.Status), r.PasswordHash, r.TOTPSecret, r.Version, r.CreatedAt, r.UpdatedAt}
+			string(r.Status), r.PasswordHash, r.TOTPSecret, r.Version, r.CreatedAt, r.UpdatedAt, r.PasswordChangeRequired}
 	case *storage.EmployeeIDRecord:
 		v = retiredIDJSON{r.EmployeeID, r.Subject, r.Entity, r.RetiredAt, r.Reason}
 	case *storage.RoleGrant:
@@ -203,7 +206,7 @@ func decodeRecord(kind storage.Kind, b []byte) (storage.Record, error) {
 			return &storage.Employee{Subject: j.Subject, EmployeeID: j.EmployeeID, ExternalID: j.ExternalID, Entity: j.Entity,
 				DepartmentID: j.DepartmentID, Name: j.Name, Email: j.Email, Title: j.Title,
 				Status: storage.EmployeeStatus(j.Status), PasswordHash: j.PasswordHash, TOTPSecret: j.TOTPSecret,
-				Version: j.Version, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt}
+				Version: j.Version, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, PasswordChangeRequired: j.PasswordChangeRequired}
 		})
 	case storage.KindRetiredID:
 		return decodeAs(b, func(j *retiredIDJSON) storage.Record {

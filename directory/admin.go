@@ -108,7 +108,8 @@ type Onboarding struct {
 
 // Onboard adds an active employee with a new subject, the employee ID
 // generated from the entity's rule (or the given one validated against
-// it), and the "employee" role. Invalid input is one or more *FieldError;
+// it), and the "employee" role. The password is an initial one: the
+// employee must change it at their first sign-in. Invalid input is one or more *FieldError;
 // a duplicate employee ID wraps storage.ErrConflict.
 func (d *Directory) Onboard(ctx context.Context, in Onboarding) (*storage.Employee, error) {
 	p, err := d.prepareOnboard(ctx, in, true)
@@ -209,9 +210,12 @@ func (d *Directory) prepareOnboard(ctx context.Context, in Onboarding, needPassw
 		Title:        in.Title,
 		Status:       storage.StatusActive,
 		PasswordHash: hash,
-		Version:      1,
-		CreatedAt:    now,
-		UpdatedAt:    now,
+		// Someone other than the employee chose this password (HR, the
+		// CLI, a provisioner): it works once, to choose their own.
+		PasswordChangeRequired: hash != "",
+		Version:                1,
+		CreatedAt:              now,
+		UpdatedAt:              now,
 	}
 	if seed != "" {
 		// The subject exists before the insert, so the seed can be sealed

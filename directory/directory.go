@@ -6,6 +6,10 @@ package directory
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +18,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/gongpai/gongpai/seal"
 	"github.com/gongpai/gongpai/storage"
@@ -274,5 +280,176 @@ func (d *Directory) SetPassword(ctx context.Context, subject, password string) e
 	if err := d.store.UpdateEmployee(ctx, e); err != nil {
 		return fmt.Errorf("directory: storing password of %s: %w", e.EmployeeID, err)
 	}
+	return nil
+}
+
+// PasswordStamp identifies the password e has now without revealing it:
+// a digest of the subject and the stored hash. The sign-in pages keep it
+// (sealed) between the password step and a required password change, so
+// that ChangePasswordAtSignIn knows the password they checked is still
+// the employee's.
+func PasswordStamp(e *storage.Employee) string {
+	h := sha256.New()
+	h.Write([]byte("gongpai password stamp\x00"))
+	h.Write([]byte(e.Subject))
+	h.Write([]byte{0})
+	h.Write([]byte(e.PasswordHash))
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// CredentialStamp identifies both credentials e has now — the password
+// hash and the sealed TOTP seed — without revealing them. A sign-in keeps
+// the stamp from its password step and is abandoned when it changes, so a
+// password or TOTP reset by HR also ends every sign-in already past the
+// password (else whoever typed the old password could still enrol their
+// own authenticator).
+func CredentialStamp(e *storage.Employee) string {
+	h := sha256.New()
+	h.Write([]byte("gongpai credential stamp\x00"))
+	h.Write([]byte(e.Subject))
+	h.Write([]byte{0})
+	h.Write([]byte(e.PasswordHash))
+	h.Write([]byte{0})
+	h.Write(e.TOTPSecret)
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// ChangePassword is an employee choosing a new password: current must be
+// their password now (ErrBadCredentials otherwise), they must be active
+// (ErrFrozen, ErrDeparted — told only after the right password), and
+// newPassword must keep the policy: at least MinPasswordLength
+// characters, not the employee ID, not the current password (a
+// *FieldError on "new_password" whose Rule names the rule). It clears
+// PasswordChangeRequired and bumps the version; an employee who changed
+// concurrently wraps storage.ErrConflict.
+func (d *Directory) ChangePassword(ctx context.Context, subject, current, newPassword string) error {
+	e, err := d.store.Employee(ctx, subject)
+	if err != nil {
+		return err
+	}
+	if e.PasswordHash == "" {
+		return ErrBadCredentials
+	}
+	ok, _, err := d.hasher.verify(ctx, current, e.PasswordHash)
+	if err != nil {
+		return fmt.Errorf("directory: password hash of %s: %w", e.EmployeeID, err)
+	}
+	if !ok {
+		return ErrBadCredentials
+	}
+	if err := activeStatus(e); err != nil {
+		return err
+	}
+	if err := checkPasswordField("new_password", newPassword, e.EmployeeID); err != nil {
+		return err
+	}
+	if newPassword == current {
+		return errUnchanged("new_password")
+	}
+	h, err := d.hasher.hash(ctx, newPassword)
+	if err != nil {
+		return err
+	}
+	return d.storeOwnPassword(ctx, e, h)
+}
+
+// ChangePasswordAtSignIn is ChangePassword for the sign-in pages, which
+// checked the current password a few steps earlier (and the second factor
+// since): stamp, the PasswordStamp of the employee CheckPassword returned,
+// stands in for it. ErrPasswordStale when the password is no longer the
+// one checked (changed in another tab, reset by an administrator): the
+// sign-in must start over. The policy is ChangePassword's; the "not the
+// current password" rule costs one more hash verification here.
+func (d *Directory) ChangePasswordAtSignIn(ctx context.Context, subject, stamp, newPassword string) error {
+	e, err := d.store.Employee(ctx, subject)
+	if err != nil {
+		return err
+	}
+	if e.PasswordHash == "" || subtle.ConstantTimeCompare([]byte(PasswordStamp(e)), []byte(stamp)) != 1 {
+		return ErrPasswordStale
+	}
+	if err := activeStatus(e); err != nil {
+		return err
+	}
+	if err := checkPasswordField("new_password", newPassword, e.EmployeeID); err != nil {
+		return err
+	}
+	same, _, err := d.hasher.verify(ctx, newPassword, e.PasswordHash)
+	if err != nil {
+		return fmt.Errorf("directory: password hash of %s: %w", e.EmployeeID, err)
+	}
+	if same {
+		return errUnchanged("new_password")
+	}
+	h, err := d.hasher.hash(ctx, newPassword)
+	if err != nil {
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		err := d.storeOwnPassword(ctx, e, h)
+		if !errors.Is(err, storage.ErrConflict) || attempt >= maxRetries {
+			return err
+		}
+		// Lost a version race to another write (an HR edit, say): go on
+		// only if the password is still the one this sign-in checked.
+		if e, err = d.store.Employee(ctx, subject); err != nil {
+			return err
+		}
+		if PasswordStamp(e) != stamp {
+			return ErrPasswordStale
+		}
+		if err := activeStatus(e); err != nil {
+			return err
+		}
+	}
+}
+
+// activeStatus is ErrFrozen or ErrDeparted for an employee who may not
+// sign in, nil for an active one.
+func activeStatus(e *storage.Employee) error {
+	switch e.Status {
+	case storage.StatusActive:
+		return nil
+	case storage.StatusFrozen:
+		return ErrFrozen
+	case storage.StatusDeparted:
+		return ErrDeparted
+	default:
+		return fmt.Errorf("directory: employee %s has unknown status %q", e.EmployeeID, e.Status)
+	}
+}
+
+// employeeWriter is the store method that writes an employee together
+// with an audit event; every storage.Store has it.
+type employeeWriter interface {
+	WriteEmployees(ctx context.Context, ws []storage.EmployeeWrite) error
+}
+
+// storeOwnPassword writes hash as the password e chose themselves: the
+// change-required flag is cleared, the version bumped (compare-and-swap
+// on e.Version), and, when the store keeps an audit trail, the change is
+// recorded with the employee as the actor. e is updated on success.
+func (d *Directory) storeOwnPassword(ctx context.Context, e *storage.Employee, hash string) error {
+	next := *e
+	next.PasswordHash = hash
+	next.PasswordChangeRequired = false
+	next.UpdatedAt = d.now().UTC()
+	var err error
+	if wr, ok := d.store.(employeeWriter); ok {
+		ev := &storage.AuditEvent{
+			ID: uuid.NewString(), At: next.UpdatedAt, Actor: "employee:" + e.EmployeeID,
+			Action: "employee.change_password", Target: e.EmployeeID,
+		}
+		detail, _ := json.Marshal(map[string]string{"sub": e.Subject}) // a map of strings cannot fail
+		ev.Detail = string(detail)
+		err = wr.WriteEmployees(ctx, []storage.EmployeeWrite{{Employee: &next, Audit: ev}})
+	} else {
+		err = d.store.UpdateEmployee(ctx, &next)
+	}
+	if err != nil {
+		return fmt.Errorf("directory: storing the new password of %s: %w", e.EmployeeID, err)
+	}
+	*e = next
+	d.log.InfoContext(ctx, "password changed by the employee", "employee_id", e.EmployeeID, "sub", e.Subject)
 	return nil
 }

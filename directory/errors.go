@@ -19,6 +19,11 @@ var (
 	// has one: knowing the password alone must not be enough to replace
 	// the second factor. Re-enrolment is an administrative reset.
 	ErrTOTPAlreadyEnrolled = errors.New("directory: TOTP already enrolled")
+	// ErrPasswordStale refuses a password change at sign-in when the
+	// password checked at the start of that sign-in is no longer the
+	// employee's (changed in another tab, or reset by an administrator):
+	// the sign-in starts over.
+	ErrPasswordStale = errors.New("directory: the password changed since this sign-in checked it")
 )
 
 // FieldError is invalid input, naming the field at fault (E-201). Several
@@ -26,6 +31,10 @@ var (
 type FieldError struct {
 	Field   string // snake_case input name, e.g. "employee_id"
 	Message string // what is wrong, phrased to follow the field name
+	// Rule names the policy rule broken, for callers that phrase the
+	// problem themselves (the sign-in pages): one of the RulePassword*
+	// constants, or "" for any other problem.
+	Rule string
 }
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Message }

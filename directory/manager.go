@@ -268,6 +268,8 @@ func (m *Manager) Leave(ctx context.Context, actor, subject, reason string) (*st
 
 // ResetPassword sets a new password (generated when password is empty;
 // the generated one is returned, to be handed over once) and cuts access.
+// Whoever reset it knows it, so it works for one sign-in only: the
+// employee must choose a new password before that sign-in completes.
 func (m *Manager) ResetPassword(ctx context.Context, actor, subject, password, reason string) (string, error) {
 	if err := requireReason(ActionResetPassword, reason); err != nil {
 		return "", err
@@ -290,6 +292,7 @@ func (m *Manager) ResetPassword(ctx context.Context, actor, subject, password, r
 	}
 	_, err = m.apply(ctx, actor, subject, ActionResetPassword, reason, nil, func(e *storage.Employee, _ *storage.EmployeeWrite) error {
 		e.PasswordHash = hash
+		e.PasswordChangeRequired = true
 		return nil
 	})
 	if err != nil {

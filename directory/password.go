@@ -39,6 +39,22 @@ const (
 	maxPasswordLen = 512 // bytes: long enough for any passphrase
 )
 
+// MinPasswordLength is the fewest characters (runes) a password may have.
+const MinPasswordLength = minPasswordLen
+
+// MaxPasswordBytes is the longest a password may be, in bytes.
+const MaxPasswordBytes = maxPasswordLen
+
+// The password rules a *FieldError's Rule names, so a page can say in its
+// own language which one a password broke.
+const (
+	RulePasswordText       = "password_text"        // not valid UTF-8
+	RulePasswordMinLength  = "password_min_length"  // fewer than MinPasswordLength characters
+	RulePasswordMaxLength  = "password_max_length"  // more than MaxPasswordBytes bytes
+	RulePasswordEmployeeID = "password_employee_id" // the employee ID itself
+	RulePasswordUnchanged  = "password_unchanged"   // a change to the password the employee has now
+)
+
 // errBadPHC is wrapped by every parse error of a stored password hash.
 var errBadPHC = errors.New("malformed argon2id hash")
 
@@ -171,15 +187,25 @@ func (h *hasher) verify(ctx context.Context, password, stored string) (ok, stale
 // checkPasswordPolicy is the minimal onboarding policy: long enough, not
 // absurdly long, and not the employee ID (the first thing anyone tries).
 func checkPasswordPolicy(password, employeeID string) error {
+	return checkPasswordField("password", password, employeeID)
+}
+
+// checkPasswordField is checkPasswordPolicy for an input named field.
+func checkPasswordField(field, password, employeeID string) error {
 	switch {
 	case !utf8.ValidString(password):
-		return &FieldError{Field: "password", Message: "is not valid UTF-8"}
+		return &FieldError{Field: field, Message: "is not valid UTF-8", Rule: RulePasswordText}
 	case utf8.RuneCountInString(password) < minPasswordLen:
-		return &FieldError{Field: "password", Message: fmt.Sprintf("must be at least %d characters", minPasswordLen)}
+		return &FieldError{Field: field, Message: fmt.Sprintf("must be at least %d characters", minPasswordLen), Rule: RulePasswordMinLength}
 	case len(password) > maxPasswordLen:
-		return &FieldError{Field: "password", Message: fmt.Sprintf("must be at most %d bytes", maxPasswordLen)}
+		return &FieldError{Field: field, Message: fmt.Sprintf("must be at most %d bytes", maxPasswordLen), Rule: RulePasswordMaxLength}
 	case employeeID != "" && strings.EqualFold(strings.TrimSpace(password), employeeID):
-		return &FieldError{Field: "password", Message: "must not be the employee ID"}
+		return &FieldError{Field: field, Message: "must not be the employee ID", Rule: RulePasswordEmployeeID}
 	}
 	return nil
+}
+
+// errUnchanged is the policy's answer to a "change" to the same password.
+func errUnchanged(field string) error {
+	return &FieldError{Field: field, Message: "must differ from the current password", Rule: RulePasswordUnchanged}
 }

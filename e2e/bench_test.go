@@ -78,7 +78,10 @@ func (fb *formBrowser) post(path string, form url.Values) (string, url.Values, e
 	return fb.do(req)
 }
 
-// signIn runs a whole interactive sign-in: password page, then TOTP page.
+// signIn runs a whole interactive sign-in: password page, then TOTP page,
+// then — when the password was set by HR (onboarding, reset) — the
+// password-change page (see changePasswordIfAsked). password is the one
+// the test onboarded with; the one in force is typed.
 func (fb *formBrowser) signIn(startURL, employeeID, password, code string) (url.Values, error) {
 	page, cb, err := fb.get(startURL)
 	if err != nil || cb != nil {
@@ -88,16 +91,19 @@ func (fb *formBrowser) signIn(startURL, employeeID, password, code string) (url.
 	if csrf == nil || ar == nil {
 		return nil, fmt.Errorf("no password form in %.200q", page)
 	}
-	page, cb, err = fb.post("/login/password", url.Values{"csrf": {csrf[1]}, "authRequestID": {ar[1]}, "employee_id": {employeeID}, "password": {password}})
+	page, cb, err = fb.passwordStep(csrf[1], ar[1], employeeID, password)
 	if err != nil || cb != nil {
 		return cb, err
 	}
 	if csrf = csrfField.FindStringSubmatch(page); csrf == nil {
 		return nil, fmt.Errorf("no TOTP form in %.200q", page)
 	}
-	_, cb, err = fb.post("/login/totp", url.Values{"csrf": {csrf[1]}, "code": {code}})
+	page, cb, err = fb.post("/login/totp", url.Values{"csrf": {csrf[1]}, "code": {code}})
 	if err == nil && cb == nil {
-		err = fmt.Errorf("TOTP step did not return to the app")
+		page, cb, err = fb.changePasswordIfAsked(page, employeeID, password)
+	}
+	if err == nil && cb == nil {
+		err = fmt.Errorf("TOTP step did not return to the app: %.200q", page)
 	}
 	return cb, err
 }
@@ -118,6 +124,8 @@ func (rp *relyingParty) takeFlow(state string) *flow {
 // BenchmarkSignIn measures one full interactive sign-in (password with the
 // production argon2id cost, then TOTP) plus the code exchange, per op.
 // Every iteration is a different employee: a TOTP code works once per step.
+// Each has already replaced the initial password at a first, untimed
+// sign-in (with the previous step's code): this is the everyday sign-in.
 func BenchmarkSignIn(b *testing.B) {
 	s := startServer(b, "GONGPAI_PASSWORD_MEMORY_KIB=19456", "GONGPAI_PASSWORD_TIME=2", "GONGPAI_RATE_LIMIT_PER_IP=1000000", "GONGPAI_RATE_LIMIT_AUTHORIZE_PER_MINUTE=1000000")
 	s.cli(b, "", "entity", "add", "--code", "ACME", "--name", "ACME", "--id-rule", "{dept}{yyyy}{seq:5}")
@@ -130,6 +138,11 @@ func BenchmarkSignIn(b *testing.B) {
 		if !strings.Contains(out, ids[i]) {
 			b.Fatalf("onboarding printed %q, want %s", out, ids[i])
 		}
+		cb, err := newFormBrowser(b, s.URL, rp).signIn(rp.StartURL(""), ids[i], "bench password 123", totpCode(b, importedSeed, time.Now().Add(-30*time.Second)))
+		if err != nil || cb.Get("code") == "" {
+			b.Fatalf("first sign-in %d: %v (callback %v)", i, err, cb)
+		}
+		rp.takeFlow(cb.Get("state"))
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -52,8 +52,7 @@ func TestSignInLinkBoundToBrowser(t *testing.T) {
 	// 2. The colleague types the password on the attacker-started page.
 	page, _ := victim.startAt(t, rp.StartURL("prompt=login")) // any page of theirs, for a CSRF token
 	csrf := csrfField.FindStringSubmatch(page)
-	body, cb, err = victim.post("/login/password", url.Values{"csrf": {csrf[1]}, "authRequestID": {id},
-		"employee_id": {co.seeded.ID}, "password": {co.seeded.Password}})
+	body, cb, err = victim.passwordStep(csrf[1], id, co.seeded.ID, co.seeded.Password)
 	if cb != nil || err == nil || !strings.Contains(body, "expired") {
 		t.Fatalf("victim's password on the attacker's request: err %v, callback %v, body %.300q; want the expired page", err, cb, body)
 	}
@@ -81,10 +80,10 @@ func TestParallelSignInsOneBrowser(t *testing.T) {
 	_, first := fb.startAt(t, oa.StartURL(""))
 	page, second := fbERP.startAt(t, erp.StartURL(""))
 
-	// Finish the second with a password (no TOTP for this employee) …
+	// Finish the second with a password (no TOTP for this employee; the
+	// initial password is replaced on the way) …
 	csrf := csrfField.FindStringSubmatch(page)
-	_, cb, err := fbERP.post("/login/password", url.Values{"csrf": {csrf[1]}, "authRequestID": {second},
-		"employee_id": {co.enrolling.ID}, "password": {co.enrolling.Password}})
+	_, cb, err := fbERP.passwordStep(csrf[1], second, co.enrolling.ID, co.enrolling.Password)
 	if err != nil || cb.Get("code") == "" {
 		t.Fatalf("second sign-in: %v (callback %v)", err, cb)
 	}

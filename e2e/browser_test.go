@@ -193,24 +193,5 @@ func submitAndWait() chromedp.Action[chromedp.Void] {
 	})
 }
 
-// submitPassword fills in page 1 and submits it.
-func submitPassword(id, password string) chromedp.Action[chromedp.Void] {
-	return chromedp.Steps(
-		visible(selEmployeeID),
-		clear(selEmployeeID),
-		chromedp.SendKeys(chromedp.CSS(selEmployeeID), id),
-		chromedp.SendKeys(chromedp.CSS(selPassword), password),
-		submitAndWait(),
-	)
-}
-
-// submitCode fills in the TOTP step (or the enrolment confirmation) and
-// submits it.
-func submitCode(code string) chromedp.Action[chromedp.Void] {
-	return chromedp.Steps(
-		visible(selCode),
-		clear(selCode),
-		chromedp.SendKeys(chromedp.CSS(selCode), code),
-		submitAndWait(),
-	)
-}
+// submitPassword and submitCode, which also complete a required password
+// change, are in password_test.go.

@@ -102,7 +102,8 @@ func TestBackendFaults(t *testing.T) {
 		if csrf == nil || ar == nil {
 			t.Fatalf("no login form: %.300s", page)
 		}
-		form := url.Values{"csrf": {csrf[1]}, "authRequestID": {ar[1]}, "employee_id": {co.seeded.ID}, "password": {co.seeded.Password}}
+		form := url.Values{"csrf": {csrf[1]}, "authRequestID": {ar[1]}, "employee_id": {co.seeded.ID},
+			"password": {currentPassword(s.URL, co.seeded.ID, co.seeded.Password)}}
 		req, _ := http.NewRequest(http.MethodPost, s.URL+"/login/password", strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		resp, err := fb.c.Do(req)

@@ -107,6 +107,7 @@ func startServerArgs(t testing.TB, issuer string, serveArgs []string, extraEnv .
 	if s.Issuer == "" {
 		s.Issuer = s.URL
 	}
+	forgetPasswords(s.Issuer) // a fresh store: the passwords tests onboard with
 	s.env = append(os.Environ(),
 		"GONGPAI_ISSUER="+s.Issuer,
 		fmt.Sprintf("GONGPAI_LISTEN=127.0.0.1:%d", port),

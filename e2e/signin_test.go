@@ -43,8 +43,9 @@ func (rp *relyingParty) refresh(rt string) (*oauth2.Token, error) {
 }
 
 // TestSignInEndToEnd walks the whole story in one browser: first
-// sign-in with TOTP enrolment, SSO into a second app, the protocol's
-// refusals, refresh rotation, and forced re-authentication.
+// sign-in with TOTP enrolment and the initial password replaced, SSO into
+// a second app, the protocol's refusals, refresh rotation, and forced
+// re-authentication.
 func TestSignInEndToEnd(t *testing.T) {
 	s := startServer(t)
 	co := s.seedCompany(t)
@@ -65,6 +66,11 @@ func TestSignInEndToEnd(t *testing.T) {
 	}
 	enrolCode := totpCode(t, secret, time.Now())
 	b.run(t, submitCode(enrolCode), visible(selRPDone))
+	// After enrolment, before the session: the initial password, which HR
+	// chose, was replaced (submitCode chose the new one).
+	if !slices.ContainsFunc(b.shownPages(s.URL), func(u string) bool { return strings.Contains(u, "/login/new-password") }) {
+		t.Errorf("first sign-in with the initial password did not ask for a new one; pages shown: %v", b.shownPages(s.URL))
+	}
 
 	cb := oa.awaitCallback(t)
 	if cb.Error != "" {
@@ -116,6 +122,14 @@ func TestSignInEndToEnd(t *testing.T) {
 		}
 		if _, err := oa.refresh(first.RefreshToken); oauthError(err) != "invalid_grant" {
 			t.Errorf("refresh token from a replayed code: %q, want invalid_grant", oauthError(err))
+		}
+	})
+
+	t.Run("the initial password no longer signs in", func(t *testing.T) {
+		other := newBrowser(t)
+		other.run(t, chromedp.Navigate(oa.StartURL("")), submitPasswordExactly(co.enrolling.ID, co.enrolling.Password))
+		if msg := other.text(t, selAlert); !strings.Contains(msg, "incorrect") {
+			t.Errorf("the initial password after the change: %q, want the incorrect-credentials message", msg)
 		}
 	})
 

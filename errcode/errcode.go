@@ -65,6 +65,9 @@ func From(err error) *Error {
 		return &Error{Code: InvalidInput, Status: http.StatusBadRequest, Field: field, Message: msg}
 	case errors.Is(err, storage.ErrNotFound):
 		return &Error{Code: NotFound, Status: http.StatusNotFound, Message: "not found"}
+	case errors.As(err, new(*storage.InUseError)):
+		ie, _ := storage.AsInUse(err)
+		return &Error{Code: Conflict, Status: http.StatusConflict, Message: "conflict: " + ie.Error()}
 	case errors.Is(err, storage.ErrConflict):
 		return &Error{Code: Conflict, Status: http.StatusConflict, Message: "conflict: the record already exists or was changed by someone else"}
 	case errors.Is(err, directory.ErrFrozen):

@@ -7,11 +7,10 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"net"
 	"net/http"
-	"net/netip"
-	"strings"
 	"time"
+
+	"github.com/gongpai/gongpai/httpsec"
 )
 
 // Additional data binding each sealed value to its purpose, so a sealed
@@ -76,11 +75,16 @@ type stage string
 const (
 	stageTOTP  stage = "totp"
 	stageEnrol stage = "enrol"
+	// stageNewPassword: every factor is proved, but the password was set
+	// by HR or an administrator and must be replaced before the session
+	// exists.
+	stageNewPassword stage = "new-password"
 )
 
 // flowState is the sealed login-flow cookie: what the password step proved,
-// carried to the TOTP or enrolment step. Sealed with AES-GCM, so the
-// browser can neither read the pending TOTP secret nor forge a stage.
+// carried to the TOTP, enrolment and password-change steps. Sealed with
+// AES-GCM, so the browser can neither read the pending TOTP secret nor
+// forge a stage.
 type flowState struct {
 	AuthRequestID string    `json:"a"`
 	Subject       string    `json:"s"`
@@ -89,6 +93,19 @@ type flowState struct {
 	PendingSecret string    `json:"ps,omitempty"` // enrolment: the not yet stored TOTP secret
 	PendingURL    string    `json:"pu,omitempty"` // enrolment: its otpauth:// URL
 	ExpiresAt     time.Time `json:"x"`
+	// MustChangePassword: the password checked was set by HR or an
+	// administrator; the employee replaces it after the second factor.
+	MustChangePassword bool `json:"cp,omitempty"`
+	// PasswordStamp is directory.PasswordStamp of the password checked,
+	// proof for the change that it is still the employee's.
+	PasswordStamp string `json:"pw,omitempty"`
+	// Credentials is directory.CredentialStamp of the employee when the
+	// flow last checked or changed them; a reset by someone else since
+	// ends the flow.
+	Credentials string `json:"cr,omitempty"`
+	// AMR is what the employee proved, kept while the password change
+	// still stands between them and their session.
+	AMR []string `json:"m,omitempty"`
 }
 
 func (h *handler) writeFlow(w http.ResponseWriter, f *flowState) error {
@@ -175,32 +192,8 @@ func (h *handler) checkCSRF(r *http.Request) bool {
 // last entry: the one our own proxy appended (earlier ones are whatever
 // the client sent).
 func (h *handler) clientIP(r *http.Request) string {
-	if h.o.TrustProxyHeaders {
-		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
-			parts := strings.Split(xff[len(xff)-1], ",")
-			if a, err := netip.ParseAddr(strings.TrimSpace(parts[len(parts)-1])); err == nil {
-				return a.Unmap().String()
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	if a, err := netip.ParseAddr(host); err == nil {
-		return a.Unmap().String()
-	}
-	return host
+	return httpsec.ClientIP(r, h.o.TrustProxyHeaders)
 }
 
-// rateKeyIP groups IPv6 clients by /64: one host usually owns a whole
-// /64, so counting single addresses would be trivially evaded.
-func rateKeyIP(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err == nil && a.Is6() && !a.Is4In6() {
-		if p, err := a.Prefix(64); err == nil {
-			return "login:ip:" + p.String()
-		}
-	}
-	return "login:ip:" + ip
-}
+// rateKeyIP is the per-address rate-limit key (IPv6 grouped by /64).
+func rateKeyIP(ip string) string { return httpsec.RateKey("login:ip:", ip) }

@@ -1,6 +1,7 @@
 // Package loginui is what an employee sees when signing in and out: the
-// employee ID and password page, the TOTP step, TOTP enrolment, sign-out
-// and the error pages, in English and Simplified Chinese.
+// employee ID and password page, the TOTP step, TOTP enrolment, the
+// required password change, sign-out and the error pages, in English and
+// Simplified Chinese.
 //
 // # Sign-in state machine
 //
@@ -11,9 +12,10 @@
 //	    ├─(not started in this browser: no matching binding cookie)
 //	    │        ──► "link expired" page, 400 (prompt=none: login_required)
 //	    │
-//	    ├─(SSO cookie names a live session of an active employee, and
-//	    │  no prompt=login, max_age not exceeded, id_token_hint subject
-//	    │  and login_hint match, "mfa" in its amr if the client requires MFA)
+//	    ├─(SSO cookie names a live session of an active employee with no
+//	    │  password change pending, and no prompt=login, max_age not
+//	    │  exceeded, id_token_hint subject and login_hint match, "mfa" in
+//	    │  its amr if the client requires MFA)
 //	    │        ──► AddSessionClient, Complete ──► 302 provider callback
 //	    ├─(prompt=none) ──► ErrorRedirect login_required ──► 302 app
 //	    └─► password page (prefilled with login_hint)
@@ -21,16 +23,38 @@
 //	POST /login/password (CSRF, rate limit per IP and per employee ID)
 //	    ├─ bad ID or password ─► password page, one generic message, 401
 //	    ├─ frozen / departed  ─► password page with that message, 403
-//	    └─ ok ─► flow cookie {request, subject, stage, expiry} and 303 to
+//	    └─ ok ─► flow cookie {request, subject, stage, expiry, and — when
+//	             the password was set by HR or an administrator — the
+//	             change-required mark and directory.PasswordStamp} and 303 to
 //	             stage "totp"  when the employee has a TOTP secret,
 //	             stage "enrol" when not and TOTP is required (or the client
-//	             requires MFA), else straight to done with amr [pwd]
+//	             requires MFA), else straight to authenticated with amr [pwd]
 //
 //	GET/POST /login/totp  ─ wrong or replayed code ─► 401, same message
-//	                      └ ok ─► done with amr [pwd otp mfa]
+//	                      └ ok ─► authenticated with amr [pwd otp mfa]
 //	GET/POST /login/enrol ─ GET makes a key, keeps it only in the sealed flow
 //	                        cookie and shows QR code, text key and otpauth link;
-//	                        POST confirms a code (EnrolTOTP) ─► done
+//	                        POST confirms a code (EnrolTOTP) ─► authenticated
+//
+//	authenticated: done, unless the change-required mark is set: then the
+//	      flow keeps the amr and moves to stage "new-password" (Keycloak's
+//	      "Update Password" required action, after every factor)
+//
+//	GET/POST /login/new-password (CSRF) ─ new password and its confirmation
+//	      ├─ empty, different, or against the policy (≥ 10 characters, not
+//	      │  the employee ID, not the current password) ─► 400, the page
+//	      │  again naming the rule broken
+//	      ├─ password no longer the one checked (another tab, an HR reset:
+//	      │  PasswordStamp differs) ─► flow cleared, "start again" page, 409
+//	      ├─ frozen / departed meanwhile ─► flow cleared, that message, 403
+//	      └─ ok (ChangePasswordAtSignIn clears the mark) ─► done with the
+//	             kept amr
+//
+//	every step after the password: when the employee's password hash or
+//	      TOTP seed differs from the directory.CredentialStamp the flow
+//	      took at the password step (an HR reset, an enrolment elsewhere)
+//	      ─► flow cleared, "sign in again" page, 409; the flow's own
+//	      enrolment renews the stamp
 //
 //	done: new session (fresh random cookie value; the stored ID is its
 //	      SHA-256, never a reused ID), SSO cookie set, flow cookie cleared,
@@ -39,7 +63,10 @@
 //
 // The flow cookie (gongpai_flow, AES-GCM sealed with aad "gongpai-flow")
 // is the only state between steps, so any replica can serve any step. It
-// lives ten minutes at most, and never past its auth request. Rate-limit
+// lives ten minutes at most, and never past its auth request. No session
+// exists and the auth request is not completed before done, so a pending
+// password change cannot be skipped by opening another app or by a
+// silent (prompt=none) sign-in. Rate-limit
 // answers (429) and "bad credentials" answers never say whether an
 // employee ID exists; frozen and departed are told only after the right
 // password.

@@ -11,6 +11,7 @@ import (
 
 	qrcode "github.com/skip2/go-qrcode"
 
+	"github.com/gongpai/gongpai/directory"
 	"github.com/gongpai/gongpai/errcode"
 	"github.com/gongpai/gongpai/storage"
 )
@@ -119,7 +120,14 @@ func (h *handler) postEnrol(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.InfoContext(ctx, "login-ui: TOTP enrolled", "sub", f.Subject)
-	h.finish(w, r, fc, f, amrMFA)
+	// The flow's own enrolment changed the credentials it checks.
+	emp, err := h.o.Directory.Employee(ctx, f.Subject)
+	if err != nil {
+		h.internalError(w, r, fc.lang, "employee after enrolment", err)
+		return
+	}
+	f.Credentials = directory.CredentialStamp(emp)
+	h.authenticated(w, r, fc, f, amrMFA)
 }
 
 // finish starts a brand-new SSO session for the employee the flow proved,

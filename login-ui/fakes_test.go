@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gongpai/gongpai/directory"
 	loginui "github.com/gongpai/gongpai/login-ui"
@@ -111,6 +113,7 @@ type fakeDir struct {
 	passwords map[string]string // employee ID -> password
 	used      map[string]bool   // subject+code already used
 	identity  map[string]*storage.Identity
+	changes   int // passwords changed through ChangePasswordAtSignIn
 }
 
 func (d *fakeDir) CheckPassword(_ context.Context, employeeID, password string) (*storage.Employee, error) {
@@ -127,8 +130,65 @@ func (d *fakeDir) CheckPassword(_ context.Context, employeeID, password string) 
 	case storage.StatusDeparted:
 		return nil, directory.ErrDeparted
 	}
-	c := *e
+	c := d.withHash(e)
 	return &c, nil
+}
+
+// withHash is e as the directory hands it out, with a PasswordHash that
+// stands for the current password (so PasswordStamp changes with it).
+func (d *fakeDir) withHash(e *storage.Employee) storage.Employee {
+	c := *e
+	c.PasswordHash = "fake$" + d.passwords[e.EmployeeID]
+	return c
+}
+
+// ChangePasswordAtSignIn keeps directory's contract: the stamp must be
+// the current password's, the employee active, and the new password at
+// least 10 characters, not the employee ID, not the current password.
+func (d *fakeDir) ChangePasswordAtSignIn(_ context.Context, subject, stamp, newPassword string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e := d.bySubject(subject)
+	if e == nil {
+		return storage.ErrNotFound
+	}
+	if c := d.withHash(e); directory.PasswordStamp(&c) != stamp {
+		return directory.ErrPasswordStale
+	}
+	if _, err := d.active(subject); err != nil {
+		return err
+	}
+	rule := ""
+	switch {
+	case utf8.RuneCountInString(newPassword) < directory.MinPasswordLength:
+		rule = directory.RulePasswordMinLength
+	case strings.EqualFold(newPassword, e.EmployeeID):
+		rule = directory.RulePasswordEmployeeID
+	case newPassword == d.passwords[e.EmployeeID]:
+		rule = directory.RulePasswordUnchanged
+	}
+	if rule != "" {
+		return &directory.FieldError{Field: "new_password", Message: "breaks " + rule, Rule: rule}
+	}
+	d.passwords[e.EmployeeID] = newPassword
+	e.PasswordChangeRequired = false
+	d.changes++
+	return nil
+}
+
+// setPassword is an administrator's reset: the password changes and
+// must be changed again at the next sign-in.
+func (d *fakeDir) setPassword(employeeID, password string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.passwords[employeeID] = password
+	d.byID[employeeID].PasswordChangeRequired = true
+}
+
+func (d *fakeDir) password(employeeID string) (string, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.passwords[employeeID], d.byID[employeeID].PasswordChangeRequired
 }
 
 func (d *fakeDir) bySubject(sub string) *storage.Employee {
@@ -212,7 +272,7 @@ func (d *fakeDir) Employee(_ context.Context, subject string) (*storage.Employee
 	if e == nil {
 		return nil, storage.ErrNotFound
 	}
-	c := *e
+	c := d.withHash(e)
 	return &c, nil
 }
 

@@ -141,6 +141,10 @@ func (h *handler) reusableSession(r *http.Request, fc *flowCtx) *storage.Session
 			why = "employee lookup failed"
 		case err != nil || emp.Status != storage.StatusActive:
 			why = "employee not active"
+		case emp.PasswordChangeRequired:
+			// No session should exist before the change (a reset ends
+			// them all); if one does, it must not skip the change.
+			why = "password change required"
 		case !hintNames(fc.ar.LoginHint, emp):
 			// Never complete silently as someone other than the app asked
 			// for: prompt=none gets login_required, otherwise the sign-in
@@ -356,6 +360,10 @@ func (h *handler) postPassword(w http.ResponseWriter, r *http.Request) {
 		Subject:       emp.Subject,
 		EmployeeID:    empID,
 		ExpiresAt:     h.flowExpiry(fc.ar),
+		Credentials:   directory.CredentialStamp(emp),
+	}
+	if emp.PasswordChangeRequired {
+		f.MustChangePassword, f.PasswordStamp = true, directory.PasswordStamp(emp)
 	}
 	switch {
 	case emp.TOTPSecret != nil:
@@ -363,7 +371,7 @@ func (h *handler) postPassword(w http.ResponseWriter, r *http.Request) {
 	case h.o.TOTPRequired || fc.client.RequireMFA:
 		f.Stage = stageEnrol
 	default:
-		h.finish(w, r, fc, f, amrPassword)
+		h.authenticated(w, r, fc, f, amrPassword)
 		return
 	}
 	if err := h.writeFlow(w, f); err != nil {
@@ -424,7 +432,31 @@ func (h *handler) loadFlow(w http.ResponseWriter, r *http.Request, want stage) (
 		return nil, nil, false
 	}
 	fc, ok := h.loadRequest(w, r, f.AuthRequestID)
-	return f, fc, ok
+	if !ok {
+		return nil, nil, false
+	}
+	if !h.credentialsUnchanged(w, r, fc, f) {
+		return nil, nil, false
+	}
+	return f, fc, true
+}
+
+// credentialsUnchanged ends the flow when the employee's password or TOTP
+// seed changed since the flow checked them (a reset by HR, or a change in
+// another tab): what the flow proved no longer holds.
+func (h *handler) credentialsUnchanged(w http.ResponseWriter, r *http.Request, fc *flowCtx, f *flowState) bool {
+	emp, err := h.o.Directory.Employee(r.Context(), f.Subject)
+	switch {
+	case err == nil && directory.CredentialStamp(emp) == f.Credentials:
+		return true
+	case err == nil || errors.Is(err, storage.ErrNotFound):
+		h.log.InfoContext(r.Context(), "login-ui: credentials changed during sign-in; flow ended", "sub", f.Subject)
+		h.clearCookie(w, h.flowCookie)
+		h.renderError(w, r, fc.lang, http.StatusConflict, "err_credentials_changed", "")
+	default:
+		h.internalError(w, r, fc.lang, "employee for flow", err)
+	}
+	return false
 }
 
 func (h *handler) getTOTP(w http.ResponseWriter, r *http.Request) {
@@ -491,11 +523,12 @@ func (h *handler) postTOTP(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	h.finish(w, r, fc, f, amrMFA)
+	h.authenticated(w, r, fc, f, amrMFA)
 }
 
-// stepFailed answers an error of a second-factor step (VerifyTOTP,
-// NewTOTPKey, EnrolTOTP). bad renders the generic "incorrect" answer.
+// stepFailed answers an error of a step after the password (VerifyTOTP,
+// NewTOTPKey, EnrolTOTP, ChangePasswordAtSignIn). bad renders the
+// step's own "incorrect" answer.
 func (h *handler) stepFailed(w http.ResponseWriter, r *http.Request, fc *flowCtx, f *flowState, what string, err error, bad func()) {
 	switch {
 	case errors.Is(err, directory.ErrBadCredentials):
@@ -513,6 +546,11 @@ func (h *handler) stepFailed(w http.ResponseWriter, r *http.Request, fc *flowCtx
 	case errors.Is(err, directory.ErrTOTPAlreadyEnrolled):
 		// Enrolled in another tab meanwhile: ask for a code instead.
 		h.moveFlow(w, r, fc, f, stageTOTP)
+	case errors.Is(err, directory.ErrPasswordStale):
+		// Changed in another tab, or reset by an administrator, since
+		// this sign-in checked it: the flow proves nothing any more.
+		h.clearCookie(w, h.flowCookie)
+		h.renderError(w, r, fc.lang, http.StatusConflict, "err_password_stale", "")
 	default:
 		h.internalError(w, r, fc.lang, what, err)
 	}

@@ -48,12 +48,17 @@ type LogoutRequest struct {
 
 // Authenticator checks credentials; *directory.Directory satisfies it.
 // Errors are directory's sentinels (ErrBadCredentials, ErrFrozen,
-// ErrDeparted, ErrTOTPNotEnrolled), compared with errors.Is.
+// ErrDeparted, ErrTOTPNotEnrolled, ErrPasswordStale), compared with
+// errors.Is, or a *directory.FieldError naming the password rule broken.
 type Authenticator interface {
 	CheckPassword(ctx context.Context, employeeID, password string) (*storage.Employee, error)
 	VerifyTOTP(ctx context.Context, subject, code string) error
 	NewTOTPKey(ctx context.Context, subject string) (*directory.TOTPEnrolment, error)
 	EnrolTOTP(ctx context.Context, subject, secret, code string) error
+	// ChangePasswordAtSignIn replaces a password HR or an administrator
+	// set (Employee.PasswordChangeRequired) with the employee's own; stamp
+	// is directory.PasswordStamp of the employee CheckPassword returned.
+	ChangePasswordAtSignIn(ctx context.Context, subject, stamp, newPassword string) error
 	Employee(ctx context.Context, subject string) (*storage.Employee, error)
 	// Identity is used for the client's access policy (departments, roles).
 	Identity(ctx context.Context, subject string) (*storage.Identity, error)
@@ -117,7 +122,7 @@ const (
 	defaultPerIP       = 50
 	defaultWindow      = 15 * time.Minute
 	// flowTTL bounds how long an employee may take between the password
-	// and the TOTP step.
+	// and the last step (TOTP, enrolment, a required password change).
 	flowTTL = 10 * time.Minute
 )
 
@@ -199,6 +204,8 @@ func (h *handler) routes() http.Handler {
 	mux.HandleFunc("POST /login/totp", h.postTOTP)
 	mux.HandleFunc("GET /login/enrol", h.getEnrol)
 	mux.HandleFunc("POST /login/enrol", h.postEnrol)
+	mux.HandleFunc("GET /login/new-password", h.getNewPassword)
+	mux.HandleFunc("POST /login/new-password", h.postNewPassword)
 	mux.HandleFunc("GET /logout", h.getLogout)
 	mux.HandleFunc("POST /logout", h.postLogout)
 	mux.HandleFunc("GET /logged-out", h.getLoggedOut)

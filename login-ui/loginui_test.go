@@ -842,6 +842,8 @@ func TestChangesBetweenSteps(t *testing.T) {
 			t.Errorf("%d sessions created for a frozen employee", n)
 		}
 	})
+	// A reset by HR ends every flow already past the password: otherwise
+	// whoever typed the password would now enrol their own authenticator.
 	t.Run("TOTP reset before the TOTP step", func(t *testing.T) {
 		h := newHarness(t)
 		c := h.browser()
@@ -849,11 +851,26 @@ func TestChangesBetweenSteps(t *testing.T) {
 		page := h.get(c, "/login/totp")
 		h.dir.setTOTP(alice, nil)
 		r := h.post(c, "/login/totp", url.Values{"csrf": {csrfOf(t, page.body)}, "code": {goodCode}})
-		wantStatus(t, r, http.StatusSeeOther)
-		if loc := r.Header.Get("Location"); loc != "/login/enrol" {
-			t.Errorf("Location %q, want /login/enrol", loc)
+		wantStatus(t, r, http.StatusConflict)
+		wantBody(t, r, "was reset after this sign-in began")
+		if r := h.get(c, "/login/enrol"); r.StatusCode != http.StatusBadRequest {
+			t.Errorf("flow still usable after the reset: GET /login/enrol %d", r.StatusCode)
 		}
-		wantStatus(t, h.get(c, "/login/enrol"), http.StatusOK)
+		if n := len(h.sess.all()); n != 0 {
+			t.Errorf("%d sessions created after a TOTP reset", n)
+		}
+	})
+	t.Run("password reset before the TOTP step", func(t *testing.T) {
+		h := newHarness(t)
+		c := h.browser()
+		wantStatus(t, h.password(c, h.newRequest("wiki"), alice, alicePass), http.StatusSeeOther)
+		page := h.get(c, "/login/totp")
+		h.dir.setPassword(alice, "a password HR chose")
+		r := h.post(c, "/login/totp", url.Values{"csrf": {csrfOf(t, page.body)}, "code": {goodCode}})
+		wantStatus(t, r, http.StatusConflict)
+		if n := len(h.sess.all()); n != 0 {
+			t.Errorf("%d sessions created after a password reset", n)
+		}
 	})
 	t.Run("enrolled in another tab", func(t *testing.T) {
 		h := newHarness(t)
@@ -862,10 +879,7 @@ func TestChangesBetweenSteps(t *testing.T) {
 		page := h.get(c, "/login/enrol")
 		h.dir.setTOTP(newbie, []byte("sealed"))
 		r := h.post(c, "/login/enrol", url.Values{"csrf": {csrfOf(t, page.body)}, "code": {goodCode}})
-		wantStatus(t, r, http.StatusSeeOther)
-		if loc := r.Header.Get("Location"); loc != "/login/totp" {
-			t.Errorf("Location %q, want /login/totp", loc)
-		}
-		wantStatus(t, h.get(c, "/login/totp"), http.StatusOK)
+		wantStatus(t, r, http.StatusConflict)
+		wantBody(t, r, "was reset after this sign-in began")
 	})
 }

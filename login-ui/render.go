@@ -16,7 +16,7 @@ var assets embed.FS
 
 // pageNames are the templates under templates/, each rendered inside
 // layout.html.
-var pageNames = []string{"password", "totp", "enrol", "error", "logout", "loggedout"}
+var pageNames = []string{"password", "totp", "enrol", "newpassword", "error", "logout", "loggedout"}
 
 func parsePages() (map[string]*template.Template, error) {
 	pages := make(map[string]*template.Template, len(pageNames))
@@ -48,6 +48,11 @@ type page struct {
 	QR         template.URL // data:image/png;base64,…
 	SetupKey   string       // base32 in groups of four
 	OTPAuthURL template.URL
+
+	// password change
+	MinPasswordLength int
+	MaxPasswordBytes  int
+	InvalidField      string // the input Error is about
 
 	// logout
 	LR string
@@ -92,6 +97,10 @@ func (h *handler) renderError(w http.ResponseWriter, r *http.Request, lang strin
 		title = "err_logout_title"
 	case "err_csrf":
 		title = "err_csrf_title"
+	case "err_password_stale":
+		title = "err_password_stale_title"
+	case "err_credentials_changed":
+		title = "err_credentials_changed_title"
 	case "err_not_found":
 		title = "err_not_found_title"
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gongpai/gongpai/httpsec"
 	"github.com/gongpai/gongpai/storage"
 )
 
@@ -60,17 +61,8 @@ func hintNames(hint string, emp *storage.Employee) bool {
 	return emp.Email != "" && strings.EqualFold(hint, emp.Email)
 }
 
-// hsts is Strict-Transport-Security for https deployments. No
-// includeSubDomains: the issuer's host may be the apex of names that are
-// not ours to force onto https.
-const hsts = "max-age=31536000"
-
+// strictTransport adds Strict-Transport-Security on https deployments
+// (one policy for the provider and the pages: package httpsec).
 func strictTransport(next http.Handler, secure bool) http.Handler {
-	if !secure {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Strict-Transport-Security", hsts)
-		next.ServeHTTP(w, r)
-	})
+	return httpsec.StrictTransport(next, secure)
 }

@@ -1,11 +1,17 @@
 package op
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"encoding/json"
+	"math"
 	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,9 +34,25 @@ import (
 // than one value per browser: two /authorize calls racing in a fresh
 // browser (a portal opening several apps at once) would each mint a value
 // and the later Set-Cookie would orphan the earlier sign-in. Per request
-// nothing is shared, so parallel sign-ins cannot disturb each other. The
-// callback deletes the cookie once the code goes out, so only abandoned
-// sign-ins leave one behind, and those expire with the request.
+// nothing is shared, so parallel sign-ins cannot disturb each other.
+//
+// But a browser holds at most bindingMax of them: otherwise a hostile page
+// could navigate a browser through /authorize a few hundred times and
+// stuff it with cookies until every request to the issuer's host is
+// refused as too large. Each cookie value starts with its creation time,
+// and /authorize, before it sets a new one, deletes the oldest binding
+// cookies the browser sent beyond bindingMax-1. The trade-off: a browser
+// with more than bindingMax sign-ins in flight at once loses the oldest
+// (that sign-in ends on login-ui's "start again" page). Sign-ins racing
+// each other see none of each other's cookies, so none evicts another;
+// the next /authorize trims what they left.
+//
+// The cookie is deleted (Set-Cookie with Max-Age=-1) whenever the sign-in
+// ends through the provider: at the callback that hands out the code (or
+// zitadel's error for a request not completed), and at the hop
+// ErrorRedirect sends the browser through on its way to the app with an
+// error (login_required, access_denied …). Only sign-ins the employee
+// abandons leave one behind, and those expire with the request.
 
 const (
 	bindingCookieBase = "gongpai_ab"
@@ -39,6 +61,10 @@ const (
 	// live requests of one browser never share a name, short enough to keep
 	// the Cookie header small.
 	bindingNameHashBytes = 6
+	// bindingMax is how many binding cookies one browser keeps.
+	bindingMax = 8
+	// maxBindingValue bounds what is hashed: "<unix ms>.<base64url>".
+	maxBindingValue = 2 * bindingValueBytes
 )
 
 // bindingSlot carries a binding from the Authorize override, through
@@ -68,16 +94,20 @@ func (p *Provider) secureCookies() bool { return strings.HasPrefix(p.cfg.Issuer,
 // bindingCookieName is the cookie that binds auth request id to a browser.
 func (p *Provider) bindingCookieName(id string) string {
 	sum := sha256.Sum256([]byte(id))
-	name := bindingCookieBase + "_" + hex.EncodeToString(sum[:bindingNameHashBytes])
-	if p.secureCookies() {
-		return "__Host-" + name
-	}
-	return name
+	return p.bindingCookiePrefix() + hex.EncodeToString(sum[:bindingNameHashBytes])
 }
 
-func (p *Provider) bindingCookie(id, value string, maxAge int) *http.Cookie {
+// bindingCookiePrefix starts the name of every binding cookie.
+func (p *Provider) bindingCookiePrefix() string {
+	if p.secureCookies() {
+		return "__Host-" + bindingCookieBase + "_"
+	}
+	return bindingCookieBase + "_"
+}
+
+func (p *Provider) bindingCookie(name, value string, maxAge int) *http.Cookie {
 	return &http.Cookie{
-		Name:     p.bindingCookieName(id),
+		Name:     name,
 		Value:    value,
 		Path:     "/",
 		MaxAge:   maxAge,
@@ -89,20 +119,75 @@ func (p *Provider) bindingCookie(id, value string, maxAge int) *http.Cookie {
 	}
 }
 
-// BoundToBrowser reports whether r comes from the browser that started
-// auth request ar at /authorize. login-ui asks before it completes a
-// request; a request without a binding is bound to no browser.
-func (p *Provider) BoundToBrowser(r *http.Request, ar *storage.AuthRequest) bool {
-	if ar == nil || len(ar.BrowserBinding) != sha256.Size*2 {
+// boundBy reports whether r carries the cookie of request id whose value
+// hashes to hash.
+func (p *Provider) boundBy(r *http.Request, hash, id string) bool {
+	if len(hash) != sha256.Size*2 || id == "" {
 		return false
 	}
-	for _, c := range r.CookiesNamed(p.bindingCookieName(ar.ID)) {
-		if c.Value != "" && len(c.Value) <= 2*bindingValueBytes &&
-			subtle.ConstantTimeCompare([]byte(bindingHash(c.Value)), []byte(ar.BrowserBinding)) == 1 {
+	for _, c := range r.CookiesNamed(p.bindingCookieName(id)) {
+		if c.Value != "" && len(c.Value) <= maxBindingValue &&
+			subtle.ConstantTimeCompare([]byte(bindingHash(c.Value)), []byte(hash)) == 1 {
 			return true
 		}
 	}
 	return false
+}
+
+// bindingsToEvict names the binding cookies a browser sending header h
+// must drop to make room for one more: the oldest beyond bindingMax-1
+// (a value without a creation time counts as oldest).
+func (p *Provider) bindingsToEvict(h http.Header) []string {
+	type held struct {
+		name string
+		at   int64
+	}
+	var cs []held
+	seen := map[string]bool{}
+	for _, c := range (&http.Request{Header: h}).Cookies() {
+		if !strings.HasPrefix(c.Name, p.bindingCookiePrefix()) || seen[c.Name] {
+			continue
+		}
+		seen[c.Name] = true
+		at, _, _ := strings.Cut(c.Value, ".")
+		t, err := strconv.ParseInt(at, 10, 64)
+		if err != nil {
+			t = math.MinInt64
+		}
+		cs = append(cs, held{c.Name, t})
+	}
+	if len(cs) < bindingMax {
+		return nil
+	}
+	slices.SortFunc(cs, func(a, b held) int { return cmp.Compare(a.at, b.at) })
+	out := make([]string, 0, len(cs)-bindingMax+1)
+	for _, c := range cs[:len(cs)-bindingMax+1] {
+		out = append(out, c.name)
+	}
+	return out
+}
+
+// BoundToBrowser reports whether r comes from the browser that started
+// auth request ar at /authorize. login-ui asks before it completes a
+// request; a request without a binding is bound to no browser.
+func (p *Provider) BoundToBrowser(r *http.Request, ar *storage.AuthRequest) bool {
+	return ar != nil && p.boundBy(r, ar.BrowserBinding, ar.ID)
+}
+
+// ClearBrowserBinding deletes from the browser behind r the cookie that
+// binds auth request ar to it, if it holds it. The callback and the
+// error hop call it; a handler outside op that ends a sign-in without
+// sending the browser through either may call it before it answers.
+func (p *Provider) ClearBrowserBinding(w http.ResponseWriter, r *http.Request, ar *storage.AuthRequest) {
+	if ar != nil {
+		p.clearBinding(w, r, ar.BrowserBinding, ar.ID)
+	}
+}
+
+func (p *Provider) clearBinding(w http.ResponseWriter, r *http.Request, hash, id string) {
+	if p.boundBy(r, hash, id) {
+		http.SetCookie(w, p.bindingCookie(p.bindingCookieName(id), "", -1))
+	}
 }
 
 // Authorize creates the auth request (zitadel's LegacyServer, which calls
@@ -117,19 +202,27 @@ func (s *server) Authorize(ctx context.Context, r *zop.ClientRequest[oidc.AuthRe
 	if err := s.p.authorizeBudget(ctx); err != nil {
 		return nil, err
 	}
-	value, err := randomID(bindingValueBytes)
+	rnd, err := randomID(bindingValueBytes)
 	if err != nil {
 		return nil, s.p.serverErr(ctx, "browser binding", err)
 	}
+	value := strconv.FormatInt(s.p.now().UnixMilli(), 10) + "." + rnd
 	slot := &bindingSlot{hash: bindingHash(value)}
 	redirect, err := s.LegacyServer.Authorize(context.WithValue(ctx, bindingKey{}, slot), r)
 	if err != nil || redirect == nil || slot.id == "" {
+		if slot.id != "" {
+			// Stored, then refused: nobody can finish it; drop it now.
+			_ = s.p.DeleteAuthRequest(ctx, slot.id)
+		}
 		return redirect, err // refused: nothing stored, nothing to bind
 	}
 	if redirect.Header == nil {
 		redirect.Header = make(http.Header)
 	}
-	redirect.Header.Add("Set-Cookie", s.p.bindingCookie(slot.id, value, int(s.p.cfg.AuthRequestTTL/time.Second)).String())
+	for _, old := range s.p.bindingsToEvict(r.Header) {
+		redirect.Header.Add("Set-Cookie", s.p.bindingCookie(old, "", -1).String())
+	}
+	redirect.Header.Add("Set-Cookie", s.p.bindingCookie(s.p.bindingCookieName(slot.id), value, int(s.p.cfg.AuthRequestTTL/time.Second)).String())
 	return redirect, nil
 }
 
@@ -155,8 +248,9 @@ func (p *Provider) bindCallback(next http.HandlerFunc) http.HandlerFunc {
 		}
 		switch {
 		case err == nil && p.BoundToBrowser(r, ar):
-			// The binding has served its purpose once the code goes out.
-			http.SetCookie(w, p.bindingCookie(id, "", -1))
+			// The binding has served its purpose once the code (or, for
+			// a request not completed, zitadel's error) goes out.
+			p.ClearBrowserBinding(w, r, ar)
 			next(w, r)
 			return
 		case err == nil:
@@ -168,4 +262,63 @@ func (p *Provider) bindCallback(next http.HandlerFunc) http.HandlerFunc {
 		}
 		http.Redirect(w, r, p.expiredPath(), http.StatusSeeOther)
 	}
+}
+
+// pathErrorReturn is the hop ErrorRedirect sends the browser through on
+// its way to the app with an error, so that the binding cookie is deleted
+// on that answer (login-ui's pages cannot set op's cookies).
+const pathErrorReturn = "/authorize/return"
+
+// maxErrorReturn bounds the sealed parameter: a 2 KiB state and a long
+// redirect URI, percent-encoded, sealed and base64-encoded, fit.
+const maxErrorReturn = 16 << 10
+
+var errorReturnAAD = []byte("gongpai/op/error-return")
+
+type errorReturn struct {
+	To      string `json:"to"`           // the app's redirect URI with error and state
+	Binding string `json:"b,omitempty"`  // the request's binding hash
+	ID      string `json:"id,omitempty"` // the request ID (the cookie's name)
+	Expires int64  `json:"exp"`
+}
+
+// errorReturnURL seals the app's error redirect for the hop.
+func (p *Provider) errorReturnURL(ar *storage.AuthRequest, to string) (string, error) {
+	b, err := json.Marshal(errorReturn{To: to, Binding: ar.BrowserBinding, ID: ar.ID, Expires: p.now().Add(p.cfg.AuthRequestTTL).Unix()})
+	if err != nil {
+		return "", err
+	}
+	sealed, err := p.cfg.Sealer.Seal(b, errorReturnAAD)
+	if err != nil {
+		return "", err
+	}
+	return p.cfg.Issuer + pathErrorReturn + "?r=" + url.QueryEscape(string(sealed)), nil
+}
+
+// serveErrorReturn answers the hop: it deletes the binding cookie of the
+// ended request, if this browser holds it, and redirects to the app. Only
+// a value ErrorRedirect sealed is followed, so it is no open redirect; a
+// stale or forged one gets login-ui's expired page.
+func (p *Provider) serveErrorReturn(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != pathErrorReturn {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		raw := r.URL.Query().Get("r")
+		var er errorReturn
+		ok := raw != "" && len(raw) <= maxErrorReturn
+		if ok {
+			b, err := p.cfg.Sealer.Open([]byte(raw), errorReturnAAD)
+			ok = err == nil && json.Unmarshal(b, &er) == nil && er.To != "" && p.now().Before(time.Unix(er.Expires, 0))
+		}
+		if !ok {
+			http.Redirect(w, r, p.expiredPath(), http.StatusSeeOther)
+			return
+		}
+		p.clearBinding(w, r, er.Binding, er.ID)
+		http.Redirect(w, r, er.To, http.StatusFound)
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,8 +39,8 @@ func TestBindingCookieAttributes(t *testing.T) {
 	if strings.HasPrefix(c.Name, "__Host-") || c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Path != "/" || c.MaxAge != ttl || c.Domain != "" {
 		t.Errorf("cookie %+v; want no prefix and not Secure on http, HttpOnly, Lax, Path=/, Max-Age=%d, host-only", c, ttl)
 	}
-	if len(c.Value) != 43 {
-		t.Errorf("cookie value %q: want 32 random bytes, base64url", c.Value)
+	if at, rnd, ok := strings.Cut(c.Value, "."); !ok || len(rnd) != 43 || len(at) < 13 {
+		t.Errorf("cookie value %q: want <unix ms>.<32 random bytes, base64url>", c.Value)
 	}
 	ar, err := e.p.AuthRequest(context.Background(), id)
 	if err != nil {
@@ -202,6 +203,121 @@ func TestCallbackLeaksNothing(t *testing.T) {
 		resp := e.get("/authorize/callback"+q, nil)
 		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login/expired" {
 			t.Errorf("callback%s: %d to %q, want 303 to /login/expired", q, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+}
+
+// bindingCookies counts the binding cookies the browser holds.
+func (e *env) bindingCookies() []*http.Cookie {
+	u, _ := url.Parse(e.issuer + "/")
+	var out []*http.Cookie
+	for _, c := range e.http.Jar.Cookies(u) {
+		if bindingCookieRE.MatchString(c.Name) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// TestBindingCookiesCapped: however many sign-ins a page makes a browser
+// start, it holds at most 8 binding cookies; the newest sign-ins still
+// complete and the oldest ones are the ones lost. (Sign-ins started in
+// parallel in one browser evict none of each other:
+// TestRotationUnderLoadAndRevocation runs three at a time.)
+func TestBindingCookiesCapped(t *testing.T) {
+	e := newEnvWith(t, envOptions{authorizeRateLimit: -1})
+	var ids []string
+	for range 40 {
+		ids = append(ids, e.loginRequestID(e.authorize(authParams("web", webRedirect, "openid", true))))
+		time.Sleep(2 * time.Millisecond) // distinct creation times, for the eviction order
+	}
+	if n := len(e.bindingCookies()); n != 8 {
+		t.Fatalf("browser holds %d binding cookies after 40 sign-ins, want 8", n)
+	}
+	req := httptest.NewRequest(http.MethodGet, e.issuer+"/login", nil)
+	for _, c := range e.bindingCookies() {
+		req.AddCookie(c)
+	}
+	for i, id := range ids {
+		ar, err := e.p.AuthRequest(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := e.p.BoundToBrowser(req, ar), i >= len(ids)-8; got != want {
+			t.Errorf("sign-in %d of %d: bound %v, want %v (the newest 8 survive)", i+1, len(ids), got, want)
+		}
+	}
+	// The newest completes.
+	resp := e.get(e.complete(ids[len(ids)-1], aliceSub), nil)
+	if loc, _ := url.Parse(resp.Header.Get("Location")); resp.StatusCode != http.StatusFound || loc.Query().Get("code") == "" {
+		t.Errorf("newest sign-in: %d to %s, want a code", resp.StatusCode, loc)
+	}
+	if n := len(e.bindingCookies()); n != 7 {
+		t.Errorf("after a callback the browser holds %d binding cookies, want 7", n)
+	}
+}
+
+// TestBindingClearedOnErrorRedirect: a sign-in login-ui ends with an error
+// (login_required, access_denied …) deletes its binding cookie on the way
+// to the app, and leaves the browser's other sign-ins alone.
+func TestBindingClearedOnErrorRedirect(t *testing.T) {
+	e := newEnv(t)
+	keep := e.loginRequestID(e.authorize(authParams("spa", spaRedirect, "openid", true)))
+	id := e.loginRequestID(e.authorize(authParams("web", webRedirect, "openid", true)))
+	if n := len(e.bindingCookies()); n != 2 {
+		t.Fatalf("%d binding cookies, want 2", n)
+	}
+	hop, err := e.p.ErrorRedirect(context.Background(), id, "access_denied", "not for you")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := e.get(hop, nil)
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || loc.Query().Get("error") != "access_denied" || !strings.HasPrefix(loc.String(), webRedirect) {
+		t.Fatalf("hop: %d to %s", resp.StatusCode, loc)
+	}
+	if n := len(e.bindingCookies()); n != 1 {
+		t.Errorf("after the error hop the browser holds %d binding cookies, want 1", n)
+	}
+	resp = e.get(e.complete(keep, aliceSub), nil)
+	if loc, _ := url.Parse(resp.Header.Get("Location")); loc.Query().Get("code") == "" {
+		t.Errorf("the other sign-in no longer completes: %d to %s", resp.StatusCode, loc)
+	}
+
+	// The hop follows only what ErrorRedirect sealed.
+	for _, q := range []string{"", "?r=forged", "?r=" + strings.Repeat("A", 20000)} {
+		resp := e.get("/authorize/return"+q, nil)
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login/expired" {
+			t.Errorf("hop%.20s: %d to %q, want 303 to /login/expired", q, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+}
+
+// TestBindingRacingSignIns: sign-ins started at the same instant in a
+// fresh browser (a portal opening several apps) all complete: none
+// evicts another's cookie.
+func TestBindingRacingSignIns(t *testing.T) {
+	e := newEnv(t)
+	const n = 7
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			resp, err := e.http.Get(e.issuer + "/authorize?" + authParams("web", webRedirect, "openid", true).Encode())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			loc, _ := url.Parse(resp.Header.Get("Location"))
+			ids[i] = loc.Query().Get("authRequestID")
+		})
+	}
+	wg.Wait()
+	for i, id := range ids {
+		resp := e.get(e.complete(id, aliceSub), nil)
+		if loc, _ := url.Parse(resp.Header.Get("Location")); resp.StatusCode != http.StatusFound || loc.Query().Get("code") == "" {
+			t.Errorf("sign-in %d: callback %d to %s, want a code", i, resp.StatusCode, loc)
 		}
 	}
 }

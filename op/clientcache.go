@@ -1,10 +1,5 @@
 package op
 
-import (
-	"context"
-	"fmt"
-)
-
 // forget drops id from the cache; a load already under way is served but
 // not cached (gen).
 func (cc *clientCache) forget(id string) {
@@ -21,16 +16,3 @@ func (cc *clientCache) forget(id string) {
 // in the shared stores by the admin API, so only tokens without a refresh
 // family can outlive the deletion there, and only for that long.
 func (p *Provider) ForgetClient(id string) { p.clients.forget(id) }
-
-// clientGone reports whether the client a token was issued to no longer
-// exists: its tokens die with it (VerifyAccessToken, userinfo,
-// introspection).
-func (p *Provider) clientGone(ctx context.Context, id string) (bool, error) {
-	if _, err := p.clients.get(ctx, id); err != nil {
-		if isNotFound(err) {
-			return true, nil
-		}
-		return false, fmt.Errorf("op: client %s: %w", id, err)
-	}
-	return false, nil
-}

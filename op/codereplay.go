@@ -25,7 +25,11 @@ import (
 // ID is prefixCodeTombstone + SHA-256(code) and whose RefreshFamily is the
 // grant. The store refuses a second record with that ID, which is how a
 // second redemption, concurrent or later, is recognised: it revokes the
-// grant it finds and deletes the tombstone, and is refused. The first
+// grant it finds and deletes the tombstone, and is refused. Only the
+// client that redeemed the code can replay it: another client presenting
+// it is refused without touching anything (checkPresenter refuses it
+// before the tombstone while the auth request is readable, codeReplayed
+// after). The first
 // redemption checks, once its tokens are recorded, that its own tombstone
 // is still there; if a replay got in while it was minting, it revokes what
 // it just issued and fails. Either way no token issued from a replayed code
@@ -129,14 +133,58 @@ func (p *Provider) codeReplayed(ctx context.Context, id, presentedBy string) {
 		}
 		return
 	}
+	if t.ClientID != presentedBy {
+		// Another client than the one that redeemed it cannot have got
+		// tokens from it, and must not be able to revoke the ones its
+		// own client got: refused, nothing touched (the tombstone too,
+		// or a redemption still minting would revoke itself).
+		p.log.WarnContext(ctx, "authorization code presented by another client than it was redeemed by; refused, nothing revoked",
+			"client_id", presentedBy, "redeemed_by", t.ClientID)
+		return
+	}
 	p.log.WarnContext(ctx, "authorization code used twice; revoking every token issued from it",
-		"client_id", presentedBy, "first_client_id", t.ClientID, "family", t.RefreshFamily)
+		"client_id", presentedBy, "family", t.RefreshFamily)
 	if t.RefreshFamily != "" {
 		_ = p.revokeFamily(ctx, t.RefreshFamily) // logged there
 	}
 	if err := p.store.DeleteAccessToken(ctx, id); err != nil && !isNotFound(err) {
 		p.log.ErrorContext(ctx, "delete code tombstone", "err", err)
 	}
+}
+
+// checkPresenter refuses, before the code is tombstoned or taken, a code
+// presented by another client than the one it was issued to or with
+// another redirect_uri than the authorization request's. zitadel's codes
+// are the auth request ID encrypted with the crypto key, so the request
+// can be read without consuming anything. Such a presentation burns
+// nothing, revokes nothing, and leaves the code good for its own client:
+// otherwise any client (or a wrong redirect_uri) could spend someone
+// else's code, and the legitimate redemption would then be taken for a
+// replay. When the request cannot be read (an unknown or forged code, one
+// already redeemed, a backend fault) this decides nothing; the
+// redemption goes on and refuses or detects the replay as before, the
+// client and redirect_uri being checked again once the code is taken.
+func (p *Provider) checkPresenter(ctx context.Context, code, clientID, redirectURI string) error {
+	if code == "" || len(code) > maxPresentedToken {
+		return nil
+	}
+	id, err := p.oidc.Crypto().Decrypt(code)
+	if err != nil || id == "" || len(id) > maxPresentedToken {
+		return nil
+	}
+	ar, err := p.store.AuthRequest(ctx, id)
+	if err != nil {
+		return nil
+	}
+	switch {
+	case ar.ClientID != clientID:
+		p.log.WarnContext(ctx, "authorization code presented by another client than it was issued to; refused, nothing revoked",
+			"client_id", clientID, "issued_to", ar.ClientID)
+		return oidc.ErrInvalidGrant().WithDescription("code was issued to another client")
+	case ar.RedirectURI != redirectURI:
+		return oidc.ErrInvalidGrant().WithDescription("redirect_uri does not match the authorization request")
+	}
+	return nil
 }
 
 func errCodeUsed() *oidc.Error {

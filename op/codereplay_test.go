@@ -61,21 +61,50 @@ func TestCodeReplayRevokesIssuedTokens(t *testing.T) {
 	}
 }
 
-// A replay by another client (the code leaked) revokes just the same, and
-// other grants of the same employee and client are untouched.
+// A code presented by another client than its own — before or after its
+// own client redeemed it — is refused, burns nothing and revokes nothing:
+// that client cannot have got tokens from it, and must not be able to
+// spend or revoke what the code's own client gets. A real replay by the
+// code's own client still revokes.
 func TestCodeReplayByAnotherClient(t *testing.T) {
 	e := newEnv(t)
-	other := e.tokens(allScopes)
 	code := e.code(authParams("web", webRedirect, allScopes, true), aliceSub)
-	_, tok := e.post("/oauth/token", "web", codeForm(code, webRedirect, verifier))
 	if r, body := e.post("/oauth/token", "other", codeForm(code, webRedirect, verifier)); body["error"] != "invalid_grant" {
-		t.Fatalf("replay by another client: %d %v", r.StatusCode, body)
+		t.Fatalf("another client first: %d %v", r.StatusCode, body)
 	}
-	if _, body := e.post("/oauth/token", "web", refreshForm(str(tok, "refresh_token"))); body["error"] != "invalid_grant" {
-		t.Errorf("refresh token of the replayed code: %v, want invalid_grant", body)
+	resp, tok := e.post("/oauth/token", "web", codeForm(code, webRedirect, verifier))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the code's own client after another client tried it: %d %v, want 200", resp.StatusCode, tok)
 	}
-	if r, body := e.post("/oauth/token", "web", refreshForm(str(other, "refresh_token"))); r.StatusCode != http.StatusOK {
-		t.Errorf("another grant: %d %v", r.StatusCode, body)
+	if r, body := e.post("/oauth/token", "other", codeForm(code, webRedirect, verifier)); body["error"] != "invalid_grant" {
+		t.Fatalf("another client after the redemption: %d %v", r.StatusCode, body)
+	}
+	if r, _ := e.userinfo(str(tok, "access_token")); r.StatusCode != http.StatusOK {
+		t.Errorf("access token after another client presented the code: userinfo %d, want 200", r.StatusCode)
+	}
+	resp, ref := e.post("/oauth/token", "web", refreshForm(str(tok, "refresh_token")))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("refresh after another client presented the code: %d %v", resp.StatusCode, ref)
+	}
+	// The code's own client presenting it again is a replay.
+	if r, body := e.post("/oauth/token", "web", codeForm(code, webRedirect, verifier)); body["error"] != "invalid_grant" {
+		t.Fatalf("replay by its own client: %d %v", r.StatusCode, body)
+	}
+	if _, body := e.post("/oauth/token", "web", refreshForm(str(ref, "refresh_token"))); body["error"] != "invalid_grant" {
+		t.Errorf("refresh token after a replay by the code's own client: %v, want invalid_grant", body)
+	}
+}
+
+// A wrong redirect_uri is refused before the code is spent: the right
+// one still redeems it.
+func TestCodeWrongRedirectURIBurnsNothing(t *testing.T) {
+	e := newEnv(t)
+	code := e.code(authParams("web", webRedirect, allScopes, true), aliceSub)
+	if r, body := e.post("/oauth/token", "web", codeForm(code, "http://127.0.0.1:9000/elsewhere", verifier)); body["error"] != "invalid_grant" {
+		t.Fatalf("wrong redirect_uri: %d %v", r.StatusCode, body)
+	}
+	if r, body := e.post("/oauth/token", "web", codeForm(code, webRedirect, verifier)); r.StatusCode != http.StatusOK {
+		t.Fatalf("right redirect_uri afterwards: %d %v, want 200", r.StatusCode, body)
 	}
 }
 

@@ -321,10 +321,16 @@ func TestErrorRedirect(t *testing.T) {
 	q := authParams("web", webRedirect, "openid", true)
 	q.Set("state", "s p&a=c")
 	id := e.loginRequestID(e.authorize(q))
-	to, err := e.p.ErrorRedirect(context.Background(), id, "login_required", "no session & prompt=none")
+	hop, err := e.p.ErrorRedirect(context.Background(), id, "login_required", "no session & prompt=none")
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The browser goes through the provider's hop, which redirects on.
+	resp := e.get(hop, nil)
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("error hop: %d", resp.StatusCode)
+	}
+	to := resp.Header.Get("Location")
 	u, _ := url.Parse(to)
 	if u.Scheme+"://"+u.Host+u.Path != webRedirect {
 		t.Errorf("redirect %s not to %s", to, webRedirect)

@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -16,6 +14,8 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	zop "github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/gongpai/gongpai/httpsec"
 )
 
 // The request guard runs before zitadel sees a request. It bounds what an
@@ -47,9 +47,6 @@ const (
 	authorizeWindow           = time.Minute
 
 	realm = "gongpai"
-	// hsts is sent when the issuer is https. No includeSubDomains: the
-	// issuer's host may be the apex of names that are not ours to force.
-	hsts = "max-age=31536000"
 )
 
 // Error codes zitadel has no constructor for.
@@ -142,15 +139,10 @@ func listWithin(l []string) bool {
 	return true
 }
 
-// strictTransport sends HSTS on every response of an https issuer.
+// strictTransport sends HSTS on every response of an https issuer
+// (httpsec, as login-ui does).
 func (p *Provider) strictTransport(next http.Handler) http.Handler {
-	if !p.secureCookies() {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Strict-Transport-Security", hsts)
-		next.ServeHTTP(w, r)
-	})
+	return httpsec.StrictTransport(next, p.secureCookies())
 }
 
 // guard is the provider's first middleware after the method check.
@@ -385,34 +377,10 @@ func unauthorizedClient(err error) error {
 	return err
 }
 
-// clientIP is the address /authorize is budgeted against, by login-ui's
-// rule: the last X-Forwarded-For entry (the one our own proxy appended)
-// when trusted, else the connection's address.
-func clientIP(r *http.Request, trustProxy bool) string {
-	if trustProxy {
-		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
-			parts := strings.Split(xff[len(xff)-1], ",")
-			if a, err := netip.ParseAddr(strings.TrimSpace(parts[len(parts)-1])); err == nil {
-				return a.Unmap().String()
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	if a, err := netip.ParseAddr(host); err == nil {
-		return a.Unmap().String()
-	}
-	return host
-}
+// clientIP is the address /authorize is budgeted against and failed
+// client authentication is logged with: httpsec's rule, shared with
+// login-ui.
+func clientIP(r *http.Request, trustProxy bool) string { return httpsec.ClientIP(r, trustProxy) }
 
 // rateKeyAuthorize groups IPv6 clients by /64, as login-ui does.
-func rateKeyAuthorize(ip string) string {
-	if a, err := netip.ParseAddr(ip); err == nil && a.Is6() && !a.Is4In6() {
-		if pfx, err := a.Prefix(64); err == nil {
-			return "authorize:ip:" + pfx.String()
-		}
-	}
-	return "authorize:ip:" + ip
-}
+func rateKeyAuthorize(ip string) string { return httpsec.RateKey("authorize:ip:", ip) }

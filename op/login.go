@@ -77,6 +77,8 @@ func (p *Provider) Complete(ctx context.Context, id string, res storage.AuthResu
 }
 
 // ErrorRedirect ends auth request id with an OAuth error and returns the
+// URL to send the browser to: the provider's own hop (pathErrorReturn),
+// which deletes the request's browser-binding cookie and redirects to the
 // client's redirect URI carrying error, error_description and state. The
 // request is deleted: the client has to start over.
 func (p *Provider) ErrorRedirect(ctx context.Context, id, oauthErr, description string) (string, error) {
@@ -100,10 +102,14 @@ func (p *Provider) ErrorRedirect(ctx context.Context, id, oauthErr, description 
 		q.Set("state", r.State)
 	}
 	u.RawQuery = q.Encode()
+	hop, err := p.errorReturnURL(r, u.String())
+	if err != nil {
+		return "", fmt.Errorf("op: error redirect: %w", err)
+	}
 	if err := p.store.DeleteAuthRequest(ctx, id); err != nil && !isNotFound(err) {
 		return "", err
 	}
-	return u.String(), nil
+	return hop, nil
 }
 
 // LogoutRequest is what end_session hands login-ui's logout page.

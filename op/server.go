@@ -37,6 +37,7 @@ const (
 	pathRevoke     = "/revoke"
 	pathEndSession = "/end_session"
 	pathKeys       = "/keys"
+	pathReturn     = pathErrorReturn // ErrorRedirect's hop (binding.go)
 )
 
 // allowedMethods closes G12: zitadel routes accept every method and read
@@ -53,6 +54,7 @@ var allowedMethods = map[string][]string{
 	pathRevoke:     {http.MethodPost},
 	pathUserinfo:   {http.MethodGet, http.MethodPost},
 	pathEndSession: {http.MethodGet, http.MethodPost},
+	pathReturn:     {http.MethodGet, http.MethodHead},
 }
 
 // bodyOnly are endpoints whose parameters (client secrets, tokens) must
@@ -69,7 +71,7 @@ func (p *Provider) newHandler() http.Handler {
 	s := &server{LegacyServer: zop.NewLegacyServer(p.oidc, endpoints), p: p}
 	return zop.RegisterLegacyServer(s, p.bindCallback(zop.AuthorizeCallbackHandler(p.oidc)),
 		zop.WithServerCORSOptions(corsOptions()),
-		zop.WithHTTPMiddleware(p.strictTransport, restrictMethods, cacheHeaders, p.requestInfo, p.guard, p.serveJWKS),
+		zop.WithHTTPMiddleware(p.strictTransport, restrictMethods, cacheHeaders, p.requestInfo, p.guard, p.serveJWKS, p.serveErrorReturn),
 	)
 }
 
@@ -155,10 +157,18 @@ func (s *server) VerifyAuthRequest(ctx context.Context, r *zop.Request[oidc.Auth
 
 // CodeExchange replaces zitadel's, which skips PKCE for confidential
 // clients (G1): whenever the auth request carried a challenge, every client
-// must present the matching verifier. The code is consumed whatever the
-// outcome, so a stolen code cannot be retried with other verifiers.
+// must present the matching verifier. Once the presenting client and
+// redirect_uri are found to be the code's own, the code is consumed
+// whatever the outcome, so a stolen code cannot be retried with other
+// verifiers.
 func (s *server) CodeExchange(ctx context.Context, r *zop.ClientRequest[oidc.AccessTokenRequest]) (*zop.Response, error) {
 	ctx = withSigningAlg(ctx, r.Client)
+	// Who presents the code is checked before anything is burnt: a code
+	// another client presents, or with another redirect_uri, is refused
+	// and stays good for its own client (codereplay.go, checkPresenter).
+	if err := s.p.checkPresenter(ctx, r.Data.Code, r.Client.GetID(), r.Data.RedirectURI); err != nil {
+		return nil, err
+	}
 	// A code redeemed before is a replay: refused, and every token issued
 	// from it revoked (codereplay.go).
 	ctx, err := s.p.beginRedemption(ctx, r.Data.Code, r.Client.GetID())

@@ -259,19 +259,34 @@ func (p *Provider) refreshRequest(ctx context.Context, raw string) (*refreshRequ
 	if _, _, err := p.employeeFor(ctx, t.Subject, t.ClientID, amrOf(t.AMR), oidc.ErrInvalidGrant); err != nil {
 		return nil, err
 	}
+	// So is its registration: a refresh grant lasts only as long as the
+	// client may still hold one, and carries only the scopes the client
+	// is still allowed (an administrator who takes gongpai:admin from a
+	// console takes it from every family the console holds). The family
+	// keeps the narrowed scope: allowing the scope again later does not
+	// bring it back.
+	c, err := p.currentClient(ctx, t.ClientID)
+	if err != nil {
+		return nil, err
+	} else if c == nil {
+		return nil, invalidRefreshToken()
+	}
+	switch {
+	case issuedBeforeClient(c, t.CreatedAt):
+		return nil, invalidRefreshToken()
+	case !slices.Contains(c.c.GrantTypes, GrantRefreshToken) || !c.allows(ScopeOfflineAccess):
+		return nil, oidc.ErrInvalidGrant().WithDescription("the client is no longer allowed refresh tokens")
+	}
+	t.Scopes = allowedNow(c, t.Scopes)
 	return &refreshRequest{t: t, scopes: slices.Clone(t.Scopes)}, nil
 }
 
 // revokeFamily kills a refresh family and every access token minted from
-// it. Failures are logged: the caller is already refusing the request.
+// it (RevokeFamily, revoke.go). Failures are logged: the caller is
+// already refusing the request.
 func (p *Provider) revokeFamily(ctx context.Context, family string) error {
-	err := p.store.RevokeRefreshFamily(ctx, family)
-	if err != nil && !isNotFound(err) {
+	if err := RevokeFamily(ctx, p.store, family); err != nil {
 		p.log.ErrorContext(ctx, "revoke refresh family", "family", family, "err", err)
-		return err
-	}
-	if err := p.store.DeleteAccessTokensOfFamily(ctx, family); err != nil && !isNotFound(err) {
-		p.log.ErrorContext(ctx, "delete access tokens of family", "family", family, "err", err)
 		return err
 	}
 	return nil
@@ -352,10 +367,16 @@ func (p *Provider) activeAccessToken(ctx context.Context, tokenID, subject strin
 	if t.Subject != subject || !p.now().Before(t.ExpiresAt) {
 		return nil, invalidToken("unknown or expired access token")
 	}
-	if gone, err := p.clientGone(ctx, t.ClientID); err != nil {
-		return nil, p.protocolErr(ctx, "client of access token", err, func() *oidc.Error { return invalidToken("") })
-	} else if gone {
+	c, err := p.currentClient(ctx, t.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil || issuedBeforeClient(c, t.CreatedAt) {
 		return nil, invalidToken("the client of this token was deleted")
+	}
+	if !IsClientToken(t) {
+		// Only the scopes the client is still allowed count.
+		t.Scopes = allowedNow(c, t.Scopes)
 	}
 	return t, nil
 }

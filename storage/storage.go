@@ -81,9 +81,14 @@ type Employee struct {
 	// TOTPSecret is the base32 TOTP seed sealed by package seal; nil means
 	// not enrolled.
 	TOTPSecret []byte
-	Version    int64 // optimistic-concurrency counter, bumped by every update
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// PasswordChangeRequired is set when someone other than the employee
+	// chose the password (onboarding with an initial password, an HR or
+	// admin reset): the next sign-in asks for a new password before it
+	// completes. Changing the password clears it.
+	PasswordChangeRequired bool
+	Version                int64 // optimistic-concurrency counter, bumped by every update
+	CreatedAt              time.Time
+	UpdatedAt              time.Time
 }
 
 // RoleGrant gives an employee a role, optionally scoped to a department

@@ -98,7 +98,7 @@ func cmdDeptAdd(ctx context.Context, args []string, io stdio, env []string) erro
 }
 
 func cmdEmployeeAdd(ctx context.Context, args []string, io stdio, env []string) error {
-	fs := newFlags("employee add", "< password", io)
+	fs := newFlags("employee add", "< initial-password", io)
 	entity := fs.String("entity", "", "legal entity `code` (required)")
 	dept := fs.String("dept", "", "department `code` (required)")
 	id := fs.String("id", "", "employee `ID`; empty: generated from the entity's rule")
@@ -128,6 +128,7 @@ func cmdEmployeeAdd(ctx context.Context, args []string, io stdio, env []string) 
 			return err
 		}
 		fmt.Fprintf(io.out, "employee %s onboarded (sub %s)\n", e.EmployeeID, e.Subject)
+		fmt.Fprintf(io.out, "the initial password works for the first sign-in only: %s must choose a new one then\n", e.EmployeeID)
 		return nil
 	})
 }
@@ -150,13 +151,20 @@ func cmdEmployeeList(ctx context.Context, args []string, io stdio, env []string)
 			return err
 		}
 		tw := tabwriter.NewWriter(io.out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "EMPLOYEE ID\tNAME\tENTITY\tSTATUS\tTOTP\tSUB")
+		fmt.Fprintln(tw, "EMPLOYEE ID\tNAME\tENTITY\tSTATUS\tTOTP\tPASSWORD\tSUB")
 		for _, e := range es {
 			totp := "no"
 			if e.TOTPSecret != nil {
 				totp = "yes"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.EmployeeID, e.Name, e.Entity, e.Status, totp, e.Subject)
+			pw := "own"
+			switch {
+			case e.PasswordHash == "":
+				pw = "none"
+			case e.PasswordChangeRequired:
+				pw = "initial" // set by HR or an administrator; changed at the next sign-in
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.EmployeeID, e.Name, e.Entity, e.Status, totp, pw, e.Subject)
 		}
 		return tw.Flush()
 	})

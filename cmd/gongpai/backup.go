@@ -87,15 +87,25 @@ func storeName(driver, dsn string) string {
 // masterSealer is the sealer the configuration names, as openApp builds
 // it: the master key seals, previous master keys open too.
 func masterSealer(cfg *config.Config, log *slog.Logger) (*seal.Sealer, error) {
+	keys, err := masterKeys(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return seal.New(keys...)
+}
+
+// masterKeys is the configured master key followed by
+// previous_master_keys.
+func masterKeys(cfg *config.Config, log *slog.Logger) ([][]byte, error) {
 	master, err := secretKey(cfg.MasterKey, cfg, "master.key", "master_key", log)
 	if err != nil {
 		return nil, err
 	}
-	opening := [][]byte{master}
+	keys := [][]byte{master}
 	for _, k := range cfg.PreviousMasterKeys {
-		opening = append(opening, k)
+		keys = append(keys, k)
 	}
-	return seal.New(opening...)
+	return keys, nil
 }
 
 func cmdBackup(ctx context.Context, args []string, io stdio, env []string) error {
@@ -113,7 +123,11 @@ func cmdBackup(ctx context.Context, args []string, io stdio, env []string) error
 		return err
 	}
 	log := newLogger(cfg, io.err, cfg.Log.Level)
-	sealer, err := masterSealer(cfg, log)
+	masters, err := masterKeys(cfg, log)
+	if err != nil {
+		return err
+	}
+	sealer, err := seal.New(masters...)
 	if err != nil {
 		return err
 	}
@@ -144,6 +158,10 @@ func cmdBackup(ctx context.Context, args []string, io stdio, env []string) error
 	if err != nil {
 		return err
 	}
+	// Only a holder of the master key can write a file restore accepts.
+	if err := bw.Authenticate(masters[0]); err != nil {
+		return err
+	}
 	if err := st.Snapshot(ctx, bw.Write); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
@@ -166,6 +184,7 @@ func cmdBackup(ctx context.Context, args []string, io stdio, env []string) error
 	}
 	printCounts(report, tr.Counts)
 	fmt.Fprintf(report, "sha256 %s\n", tr.SHA256)
+	fmt.Fprintf(report, "authenticated (hmac_sha256) under master key %s: restore refuses the file if anything in it is changed\n", tr.MACKeyID)
 	if ids := sealedUnder(tr); ids != "" {
 		fmt.Fprintf(report, "its signing keys and TOTP seeds are sealed under master key %s: keep that key (separately secured) "+
 			"with the backup, or it cannot be restored usefully\n", ids)
@@ -233,6 +252,9 @@ func cmdRestore(ctx context.Context, args []string, io stdio, env []string) erro
 	check := fs.Bool("check", false, "only read and verify the file (completeness, checksum, master key); write nothing")
 	ignoreKey := fs.Bool("ignore-master-key-mismatch", false,
 		"restore even though the configured master key cannot open the backup's sealed signing keys and TOTP seeds")
+	ignoreIntegrity := fs.Bool("ignore-integrity", false,
+		"DANGEROUS: restore without verifying the file's HMAC (a file from before backups were authenticated, or "+
+			"one taken under a lost master key); whoever altered the file decides who is an administrator")
 	configPath := configFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -245,7 +267,11 @@ func cmdRestore(ctx context.Context, args []string, io stdio, env []string) erro
 		return err
 	}
 	log := newLogger(cfg, io.err, cfg.Log.Level)
-	sealer, err := masterSealer(cfg, log)
+	masters, err := masterKeys(cfg, log)
+	if err != nil {
+		return err
+	}
+	sealer, err := seal.New(masters...)
 	if err != nil {
 		return err
 	}
@@ -267,6 +293,15 @@ func cmdRestore(ctx context.Context, args []string, io stdio, env []string) erro
 	fmt.Fprintf(io.out, "backup taken %s from %s by gongpai %s (format %d)\n",
 		h.TakenAt.Format(time.RFC3339), h.SourceDriver, h.GongpaiVersion, h.FormatVersion)
 
+	if *ignoreIntegrity {
+		fmt.Fprintln(io.err, "WARNING: integrity check skipped (--ignore-integrity): the file's HMAC is NOT verified. "+
+			"Anyone who could write this file could have added administrators, role grants or clients with service "+
+			"roles; restore it only if you know where it comes from, and review role grants and clients afterwards")
+	} else {
+		// The MAC is checked after the last record, before anything
+		// commits (and under --check too).
+		rd.Authenticate(masters...)
+	}
 	records := rd.Records()
 	if *ignoreKey {
 		fmt.Fprintln(io.err, "WARNING: master-key check skipped (--ignore-master-key-mismatch): sealed values the configured "+
@@ -283,7 +318,11 @@ func cmdRestore(ctx context.Context, args []string, io stdio, env []string) erro
 				return snapshotError(err)
 			}
 		}
-		fmt.Fprintln(io.out, "the file is complete and intact; nothing was written")
+		if *ignoreIntegrity {
+			fmt.Fprintln(io.out, "the file is complete and intact, but its authenticity (hmac_sha256) was NOT checked; nothing was written")
+		} else {
+			fmt.Fprintln(io.out, "the file is complete and intact, and authentic (hmac_sha256 verified); nothing was written")
+		}
 		printCounts(io.out, counts)
 		return nil
 	}
@@ -445,7 +484,14 @@ func sealedUnder(tr backup.Trailer) string {
 func snapshotError(err error) error {
 	var fe *backup.FormatError
 	var mk *backup.MasterKeyError
+	var ie *backup.IntegrityError
 	switch {
+	case errors.As(err, &ie) && ie.KeyMissing:
+		return &errcode.Error{Code: errcode.InvalidInput, Status: http.StatusBadRequest, Field: "master_key",
+			Message: "hmac_sha256: " + ie.Error() + "; nothing was written"}
+	case errors.As(err, &ie):
+		return &errcode.Error{Code: errcode.InvalidInput, Status: http.StatusBadRequest, Field: "in",
+			Message: "hmac_sha256: " + ie.Error() + "; nothing was written"}
 	case errors.As(err, &fe):
 		return &errcode.Error{Code: errcode.InvalidInput, Status: http.StatusBadRequest, Field: "in",
 			Message: fe.Error() + "; nothing was written"}

@@ -215,9 +215,18 @@ func TestRestoreRefusesBadInput(t *testing.T) {
 		if code != 1 || !strings.Contains(errOut, "E-201 master_key:") {
 			t.Errorf("restore --check with another master key: exit %d, stderr %q", code, errOut)
 		}
-		_, _, errOut = dst.run("", "restore", "--in", good, "--ignore-master-key-mismatch")
-		if !strings.Contains(errOut, "WARNING: master-key check skipped") {
-			t.Errorf("--ignore-master-key-mismatch: stderr %q", errOut)
+		// The master-key check skipped, the file still cannot be
+		// authenticated without its master key: refused all the same.
+		code, _, errOut = dst.run("", "restore", "--in", good, "--ignore-master-key-mismatch")
+		if code != 1 || !strings.Contains(errOut, "WARNING: master-key check skipped") || !strings.Contains(errOut, "E-201 master_key: hmac_sha256") {
+			t.Errorf("--ignore-master-key-mismatch alone: exit %d, stderr %q; want the MAC refusal", code, errOut)
+		}
+		if got := records(t, dst.dbPath()); len(got) != 0 {
+			t.Errorf("a restore refused for its MAC wrote %v", storagetest.Count(got))
+		}
+		_, _, errOut = dst.run("", "restore", "--in", good, "--ignore-master-key-mismatch", "--ignore-integrity")
+		if !strings.Contains(errOut, "WARNING: master-key check skipped") || !strings.Contains(errOut, "WARNING: integrity check skipped") {
+			t.Errorf("--ignore-master-key-mismatch --ignore-integrity: stderr %q", errOut)
 		}
 		if got := records(t, dst.dbPath()); len(got) == 0 {
 			t.Error("--ignore-master-key-mismatch restored nothing")

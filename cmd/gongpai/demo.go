@@ -51,7 +51,7 @@ func seedDemo(ctx context.Context, a *app, out io.Writer) error {
 	}
 
 	var b strings.Builder
-	b.WriteString("\nDemo company ACME seeded. Sign in with (each employee enrols an authenticator app on first sign-in):\n\n")
+	b.WriteString("\nDemo company ACME seeded. Sign in with (at first sign-in each employee enrols an authenticator app,\nthen replaces the initial password with one of their own):\n\n")
 	fmt.Fprintf(&b, "  %-13s %-27s %-22s %s\n", "EMPLOYEE ID", "INITIAL PASSWORD", "ROLES", "NAME")
 	hired := time.Date(2023, 3, 1, 0, 0, 0, 0, time.UTC)
 	for _, de := range demoEmployees {

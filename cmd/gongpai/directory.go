@@ -32,7 +32,7 @@ func directoryCommands() map[string]command {
 		"employee unfreeze":       {"unfreeze an employee", lifecycleCmd(directory.ActionUnfreeze)},
 		"employee leave":          {"mark an employee departed, for good (--reason required)", lifecycleCmd(directory.ActionLeave)},
 		"employee reset-totp":     {"remove an employee's TOTP key: they enrol again (--reason required)", lifecycleCmd(directory.ActionResetTOTP)},
-		"employee reset-password": {"set a new password (stdin, or generated with --generate) (--reason required)", cmdEmployeeResetPassword},
+		"employee reset-password": {"set a new password (stdin, or generated with --generate), changed by the employee at the next sign-in (--reason required)", cmdEmployeeResetPassword},
 		"employee transfer":       {"move an employee to another department (another entity: new employee ID)", cmdEmployeeTransfer},
 		"dept move":               {"move a department with its subtree under another (cycles refused)", cmdDeptMove},
 		"import employees":        {"import employees from a UTF-8 CSV (--dry-run prints the diff)", cmdImportEmployees},
@@ -115,7 +115,7 @@ func cmdEmployeeResetPassword(ctx context.Context, args []string, io stdio, env 
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(io.out, "employee %s: password reset; sessions and tokens ended\n", e.EmployeeID)
+		fmt.Fprintf(io.out, "employee %s: password reset; sessions and tokens ended; a new password must be chosen at the next sign-in\n", e.EmployeeID)
 		if gen != "" {
 			fmt.Fprintf(io.out, "new password: %s\n(shown once)\n", gen)
 		}

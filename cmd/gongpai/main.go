@@ -43,7 +43,7 @@ func commands() map[string]command {
 		"migrate":       {"apply database migrations and exit", cmdMigrate},
 		"entity add":    {"add a legal entity with its employee-ID rule", cmdEntityAdd},
 		"dept add":      {"add a department to an entity", cmdDeptAdd},
-		"employee add":  {"onboard an employee (password read from stdin)", cmdEmployeeAdd},
+		"employee add":  {"onboard an employee (initial password read from stdin; changed at first sign-in)", cmdEmployeeAdd},
 		"role grant":    {"grant a role to an employee", cmdRoleGrant},
 		"client add":    {"register a relying party (prints its secret once)", cmdClientAdd},
 		"client list":   {"list relying parties", cmdClientList},

@@ -94,6 +94,9 @@ func TestDirectoryCommands(t *testing.T) {
 	if !strings.Contains(out, "HR012023001") {
 		t.Errorf("first onboarding got %q, want the generated ID HR012023001", out)
 	}
+	if !strings.Contains(out, "first sign-in only") || !strings.Contains(out, "must choose a new one") {
+		t.Errorf("onboarding does not say the initial password must be changed at first sign-in: %q", out)
+	}
 	out = c.ok("another long password\n", "employee", "add", "--entity", "ACME", "--dept", "HR01", "--name", "Li Na", "--hired", "2023-06-01")
 	if !strings.Contains(out, "HR012023002") {
 		t.Errorf("second onboarding got %q, want HR012023002", out)
@@ -127,6 +130,13 @@ func TestDirectoryCommands(t *testing.T) {
 	list := c.ok("", "employee", "list")
 	if !strings.Contains(list, "HR012023002") || !strings.Contains(list, "Li Na") {
 		t.Errorf("employee list lacks the onboarded employees:\n%s", list)
+	}
+	if !regexp.MustCompile(`HR012023001\s+Zhang Wei\s+ACME\s+active\s+no\s+initial\s`).MatchString(list) {
+		t.Errorf("employee list does not show the initial password waiting to be changed:\n%s", list)
+	}
+	out = c.ok("", "employee", "reset-password", "--employee", "HR012023002", "--reason", "forgot it", "--generate")
+	if !strings.Contains(out, "new password: ") || !strings.Contains(out, "must be chosen at the next sign-in") {
+		t.Errorf("reset-password --generate printed %q: want the password and that it must be changed", out)
 	}
 }
 

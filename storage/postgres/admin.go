@@ -68,10 +68,29 @@ func (s *Store) UpdateDepartment(ctx context.Context, d *storage.Department) err
 // DeleteDepartment removes an empty department; the foreign keys from
 // child departments and employees make a non-empty one ErrConflict.
 func (s *Store) DeleteDepartment(ctx context.Context, id string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM departments WHERE id = $1`, id)
-	if err == nil && tag.RowsAffected() == 0 {
-		err = storage.ErrNotFound
-	}
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		// role_grants.department_id has no foreign key (a grant's scope
+		// is "" for the whole directory): the check is here, with the
+		// department row locked for the rest of the transaction.
+		var code string
+		if err := tx.QueryRow(ctx, `SELECT code FROM departments WHERE id = $1 FOR UPDATE`, id).Scan(&code); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `SELECT g.role, COALESCE(e.employee_id, g.subject) FROM role_grants g
+			LEFT JOIN employees e ON e.subject = g.subject WHERE g.department_id = $1 ORDER BY COALESCE(e.employee_id, g.subject) COLLATE "C", g.role COLLATE "C"`, id)
+		refs, err := collect(rows, err, func(r pgx.Row, g *storage.GrantRef) error { return r.Scan(&g.Role, &g.Holder) })
+		if err != nil {
+			return err
+		}
+		if len(refs) > 0 {
+			return storage.DepartmentGrantsError(code, len(refs), refs[:min(len(refs), 5)])
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM departments WHERE id = $1`, id)
+		if err == nil && tag.RowsAffected() == 0 {
+			err = storage.ErrNotFound
+		}
+		return err
+	})
 	return s.wrap(ctx, "delete department", err)
 }
 

@@ -95,20 +95,21 @@ const maxIDSkips = 1000
 
 const (
 	employeeInsertCols = `INSERT INTO employees (subject, employee_id, entity, department_id, name, email, title,
-		status, password_hash, totp_secret, version, created_at, updated_at, external_id)`
+		status, password_hash, totp_secret, version, created_at, updated_at, external_id, password_change_required)`
 	insertEmployeeSQL = employeeInsertCols + `
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
 	// insertFreeEmployeeSQL inserts nothing when the ID is taken, live or
 	// retired.
 	insertFreeEmployeeSQL = employeeInsertCols + `
-		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
 		WHERE NOT EXISTS (SELECT 1 FROM employee_id_history WHERE employee_id = $2)
 		ON CONFLICT ON CONSTRAINT employees_employee_id_key DO NOTHING`
 )
 
 func employeeArgs(e *storage.Employee, id string) []any {
 	return []any{e.Subject, id, storage.CanonicalCode(e.Entity), nullable(e.DepartmentID), e.Name, e.Email, e.Title,
-		string(e.Status), e.PasswordHash, e.TOTPSecret, e.Version, ts(e.CreatedAt), ts(e.UpdatedAt), nullable(e.ExternalID)}
+		string(e.Status), e.PasswordHash, e.TOTPSecret, e.Version, ts(e.CreatedAt), ts(e.UpdatedAt), nullable(e.ExternalID),
+		e.PasswordChangeRequired}
 }
 
 // CreateEmployee inserts e, generating its employee ID from sequence
@@ -227,12 +228,12 @@ func notRetired(ctx context.Context, tx pgx.Tx, id string) error {
 }
 
 const employeeCols = `subject, employee_id, COALESCE(external_id, ''), entity, COALESCE(department_id, ''), name,
-	email, title, status, password_hash, totp_secret, version, created_at, updated_at`
+	email, title, status, password_hash, totp_secret, version, created_at, updated_at, password_change_required`
 
 func scanEmployee(r pgx.Row, e *storage.Employee) error {
 	var status string
 	err := r.Scan(&e.Subject, &e.EmployeeID, &e.ExternalID, &e.Entity, &e.DepartmentID, &e.Name, &e.Email, &e.Title, &status,
-		&e.PasswordHash, &e.TOTPSecret, &e.Version, timeCol{&e.CreatedAt}, timeCol{&e.UpdatedAt})
+		&e.PasswordHash, &e.TOTPSecret, &e.Version, timeCol{&e.CreatedAt}, timeCol{&e.UpdatedAt}, &e.PasswordChangeRequired)
 	e.Status = storage.EmployeeStatus(status)
 	return err
 }
@@ -290,13 +291,13 @@ func updateEmployee(ctx context.Context, tx pgx.Tx, e *storage.Employee) error {
 	err := tx.QueryRow(ctx, `WITH u AS (
 			UPDATE employees SET employee_id = $3, entity = $4, department_id = $5, name = $6, email = $7, title = $8,
 				status = $9, password_hash = $10, totp_secret = $11, updated_at = $12, external_id = $13,
-				version = version + 1
+				password_change_required = $14, version = version + 1
 			WHERE subject = $1 AND version = $2
 			RETURNING 1)
 		SELECT EXISTS (SELECT 1 FROM u), EXISTS (SELECT 1 FROM employees WHERE subject = $1)`,
 		e.Subject, e.Version, id, storage.CanonicalCode(e.Entity),
 		nullable(e.DepartmentID), e.Name, e.Email, e.Title, string(e.Status), e.PasswordHash, e.TOTPSecret,
-		ts(e.UpdatedAt), nullable(e.ExternalID)).Scan(&updated, &found)
+		ts(e.UpdatedAt), nullable(e.ExternalID), e.PasswordChangeRequired).Scan(&updated, &found)
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,11 @@ type snapshotTable struct {
 	kind  storage.Kind
 	cols  []string // every column written on restore, in args order
 	query string   // reads the table in snapshot order, scan's columns
+	// count, when set, counts every row of the table: a query that
+	// selects rows by a rule (departments, walked down from the roots)
+	// must read them all, or the snapshot fails rather than silently
+	// leave some out.
+	count string
 	scan  func(pgx.Row) (storage.Record, error)
 	args  func(storage.Record) []any
 }
@@ -67,7 +72,9 @@ var snapshotTables = func() []snapshotTable {
 		})
 	// Parents before children, so the parent_id foreign key holds at
 	// every insert of a restore. The depth bound only guards against a
-	// cycle, which UpdateDepartment prevents.
+	// cycle, which UpdateDepartment prevents; should one exist anyway, or
+	// a tree deeper than the bound, its departments are unreachable from
+	// a root, and count makes the snapshot fail instead of dropping them.
 	departments.query = `WITH RECURSIVE tree (id, depth) AS (
 			SELECT id, 0 FROM departments WHERE parent_id IS NULL
 			UNION ALL
@@ -75,16 +82,19 @@ var snapshotTables = func() []snapshotTable {
 		)
 		SELECT ` + departmentCols + ` FROM departments JOIN tree USING (id) ORDER BY tree.depth, id COLLATE "C"`
 
+	departments.count = `SELECT count(*) FROM departments`
+
 	return []snapshotTable{
 		table(entityCols, `code COLLATE "C"`, entityCols, scanEntity, func(e *storage.LegalEntity) []any {
 			return []any{e.Code, e.Name, e.IDRule, ts(e.CreatedAt)}
 		}),
 		departments,
 		table(employeeCols, `subject COLLATE "C"`, `subject, employee_id, external_id, entity, department_id, name, email,
-			title, status, password_hash, totp_secret, version, created_at, updated_at`, scanEmployee,
+			title, status, password_hash, totp_secret, version, created_at, updated_at, password_change_required`, scanEmployee,
 			func(e *storage.Employee) []any {
 				return []any{e.Subject, e.EmployeeID, nullable(e.ExternalID), e.Entity, nullable(e.DepartmentID), e.Name,
-					e.Email, e.Title, string(e.Status), e.PasswordHash, e.TOTPSecret, e.Version, ts(e.CreatedAt), ts(e.UpdatedAt)}
+					e.Email, e.Title, string(e.Status), e.PasswordHash, e.TOTPSecret, e.Version, ts(e.CreatedAt), ts(e.UpdatedAt),
+					e.PasswordChangeRequired}
 			}),
 		table(`employee_id, subject, entity, retired_at, reason`, `employee_id COLLATE "C"`,
 			`employee_id, subject, entity, retired_at, reason`,
@@ -188,6 +198,7 @@ func (st *snapshotTable) read(ctx context.Context, tx pgx.Tx, emit func(storage.
 		return err
 	}
 	defer rows.Close()
+	n := int64(0)
 	for rows.Next() {
 		rec, err := st.scan(rows)
 		if err != nil {
@@ -196,8 +207,21 @@ func (st *snapshotTable) read(ctx context.Context, tx pgx.Tx, emit func(storage.
 		if err := emit(rec); err != nil {
 			return passThrough{err}
 		}
+		n++
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if st.count != "" {
+		var total int64
+		if err := tx.QueryRow(ctx, st.count).Scan(&total); err != nil {
+			return err
+		}
+		if total != n {
+			return passThrough{storage.IncompleteSnapshotError(st.kind, n, total)}
+		}
+	}
+	return nil
 }
 
 // Restore writes records into an empty store in one transaction; see

@@ -61,6 +61,23 @@ func (s *Store) UpdateDepartment(ctx context.Context, d *storage.Department) err
 // child departments and employees make a non-empty one ErrConflict.
 func (s *Store) DeleteDepartment(ctx context.Context, id string) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		// role_grants.department_id has no foreign key (a grant's scope
+		// is "" for the whole directory): the check is here, in the
+		// deleting transaction, which no grant can interleave with (one
+		// writer).
+		var code string
+		if err := tx.QueryRowContext(ctx, `SELECT code FROM departments WHERE id = ?`, id).Scan(&code); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT g.role, COALESCE(e.employee_id, g.subject) FROM role_grants g
+			LEFT JOIN employees e ON e.subject = g.subject WHERE g.department_id = ? ORDER BY 2, 1`, id)
+		refs, err := collect(rows, err, func(r rowScanner, g *storage.GrantRef) error { return r.Scan(&g.Role, &g.Holder) })
+		if err != nil {
+			return err
+		}
+		if len(refs) > 0 {
+			return storage.DepartmentGrantsError(code, len(refs), refs[:min(len(refs), 5)])
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM departments WHERE id = ?`, id)
 		if err != nil {
 			return err

@@ -180,19 +180,20 @@ func insertEmployee(ctx context.Context, tx txer, e *storage.Employee, seqKey st
 		return "", err
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO employees (subject, employee_id, external_id, entity, department_id, name, email,
-		title, status, password_hash, totp_secret, version, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		title, status, password_hash, totp_secret, version, created_at, updated_at, password_change_required)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.Subject, id, nullable(e.ExternalID), storage.CanonicalCode(e.Entity), nullable(e.DepartmentID), e.Name, e.Email, e.Title,
-		string(e.Status), e.PasswordHash, e.TOTPSecret, e.Version, micros(e.CreatedAt), micros(e.UpdatedAt))
+		string(e.Status), e.PasswordHash, e.TOTPSecret, e.Version, micros(e.CreatedAt), micros(e.UpdatedAt), e.PasswordChangeRequired)
 	return id, err
 }
 
 const employeeCols = `subject, employee_id, external_id, entity, department_id, name, email, title, status, password_hash,
-	totp_secret, version, created_at, updated_at`
+	totp_secret, version, created_at, updated_at, password_change_required`
 
 func scanEmployee(r rowScanner, e *storage.Employee) error {
 	var status string
 	err := r.Scan(&e.Subject, &e.EmployeeID, strCol{&e.ExternalID}, &e.Entity, strCol{&e.DepartmentID}, &e.Name, &e.Email, &e.Title, &status,
-		&e.PasswordHash, &e.TOTPSecret, &e.Version, timeCol{&e.CreatedAt}, timeCol{&e.UpdatedAt})
+		&e.PasswordHash, &e.TOTPSecret, &e.Version, timeCol{&e.CreatedAt}, timeCol{&e.UpdatedAt}, &e.PasswordChangeRequired)
 	e.Status = storage.EmployeeStatus(status)
 	return err
 }
@@ -246,10 +247,12 @@ func updateEmployee(ctx context.Context, tx txer, e *storage.Employee) error {
 		return err
 	}
 	res, err := tx.ExecContext(ctx, `UPDATE employees SET employee_id = ?, external_id = ?, entity = ?, department_id = ?,
-		name = ?, email = ?, title = ?, status = ?, password_hash = ?, totp_secret = ?, updated_at = ?, version = version + 1
+		name = ?, email = ?, title = ?, status = ?, password_hash = ?, totp_secret = ?, updated_at = ?,
+		password_change_required = ?, version = version + 1
 		WHERE subject = ? AND version = ?`,
 		id, nullable(e.ExternalID), storage.CanonicalCode(e.Entity), nullable(e.DepartmentID), e.Name,
-		e.Email, e.Title, string(e.Status), e.PasswordHash, e.TOTPSecret, micros(e.UpdatedAt), e.Subject, e.Version)
+		e.Email, e.Title, string(e.Status), e.PasswordHash, e.TOTPSecret, micros(e.UpdatedAt), e.PasswordChangeRequired,
+		e.Subject, e.Version)
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,11 @@ type snapshotTable struct {
 	insert string   // writes one record: cols from args
 	scan   func(rowScanner) (storage.Record, error)
 	args   func(storage.Record) []any
+	// count, when set, counts every row of the table: a query that
+	// selects rows by a rule (departments, walked down from the roots)
+	// must read them all, or the snapshot fails rather than silently
+	// leave some out.
+	count string
 }
 
 // table builds a snapshotTable for the record type P from typed scan and
@@ -66,13 +71,17 @@ var snapshotTables = func() []snapshotTable {
 	})
 	// Parents before children, so the parent_id foreign key holds at
 	// every insert of a restore. The depth bound only guards against a
-	// cycle, which UpdateDepartment prevents.
+	// cycle, which UpdateDepartment prevents; should one exist anyway, or
+	// a tree deeper than the bound, its departments are unreachable from
+	// a root, and count makes the snapshot fail instead of dropping them.
 	departments.query = `WITH RECURSIVE tree (id, depth) AS (
 			SELECT id, 0 FROM departments WHERE parent_id IS NULL
 			UNION ALL
 			SELECT d.id, tree.depth + 1 FROM departments d JOIN tree ON d.parent_id = tree.id WHERE tree.depth < 1000
 		)
 		SELECT ` + departmentCols + ` FROM departments JOIN tree USING (id) ORDER BY tree.depth, id`
+
+	departments.count = `SELECT count(*) FROM departments`
 
 	return []snapshotTable{
 		table(entityCols, "code", scanEntity, func(e *storage.LegalEntity) []any {
@@ -81,7 +90,8 @@ var snapshotTables = func() []snapshotTable {
 		departments,
 		table(employeeCols, "subject", scanEmployee, func(e *storage.Employee) []any {
 			return []any{e.Subject, e.EmployeeID, nullable(e.ExternalID), e.Entity, nullable(e.DepartmentID), e.Name, e.Email,
-				e.Title, string(e.Status), e.PasswordHash, e.TOTPSecret, e.Version, micros(e.CreatedAt), micros(e.UpdatedAt)}
+				e.Title, string(e.Status), e.PasswordHash, e.TOTPSecret, e.Version, micros(e.CreatedAt), micros(e.UpdatedAt),
+				e.PasswordChangeRequired}
 		}),
 		table(`employee_id, subject, entity, retired_at, reason`, "employee_id",
 			func(r rowScanner, h *storage.EmployeeIDRecord) error {
@@ -184,6 +194,7 @@ func (st *snapshotTable) read(ctx context.Context, tx *sql.Tx, emit func(storage
 		return err
 	}
 	defer rows.Close()
+	n := int64(0)
 	for rows.Next() {
 		rec, err := st.scan(rows)
 		if err != nil {
@@ -192,8 +203,21 @@ func (st *snapshotTable) read(ctx context.Context, tx *sql.Tx, emit func(storage
 		if err := emit(rec); err != nil {
 			return err
 		}
+		n++
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if st.count != "" {
+		var total int64
+		if err := tx.QueryRowContext(ctx, st.count).Scan(&total); err != nil {
+			return err
+		}
+		if total != n {
+			return storage.IncompleteSnapshotError(st.kind, n, total)
+		}
+	}
+	return nil
 }
 
 // Restore writes records into an empty store in one IMMEDIATE

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -177,8 +178,27 @@ func testDepartmentDelete(t *testing.T, s adminStore, c *clock) {
 	must(t, s.CreateEmployee(ctx, employee(c, "sub-1", "HR012023001"), "", nil), "CreateEmployee in HR01")
 	wantErr(t, s.DeleteDepartment(ctx, deptEng), storage.ErrConflict, "delete with a child")
 	wantErr(t, s.DeleteDepartment(ctx, deptHR), storage.ErrConflict, "delete with children and an employee")
+
+	// An empty department that is the scope of role grants is refused
+	// while they last (there is no foreign key: the grants would dangle,
+	// unrevocable by code), with an error naming them.
+	for _, role := range []string{"admin", "hr"} {
+		must(t, s.GrantRole(ctx, &storage.RoleGrant{Subject: "sub-1", Role: role, DepartmentID: deptOps, CreatedAt: c.local(0)}), "GrantRole "+role)
+	}
+	err := s.DeleteDepartment(ctx, deptOps)
+	wantErr(t, err, storage.ErrConflict, "delete the scope of role grants")
+	if ie, ok := storage.AsInUse(err); !ok || !strings.Contains(ie.Error(), "OPS") || !strings.Contains(ie.Error(), "2 role grants") ||
+		!strings.Contains(ie.Error(), "admin of HR012023001") || !strings.Contains(ie.Error(), "hr of HR012023001") {
+		t.Errorf("delete the scope of role grants: %v, want an InUseError naming OPS and both grants", err)
+	}
+	if _, err := s.Department(ctx, deptOps); err != nil {
+		t.Errorf("Department after the refused delete: %v", err)
+	}
+	must(t, s.RevokeRoleGrant(ctx, "sub-1", "admin", deptOps), "RevokeRoleGrant admin")
+	must(t, s.RevokeRoleGrant(ctx, "sub-1", "hr", deptOps), "RevokeRoleGrant hr")
+
 	must(t, s.DeleteDepartment(ctx, deptOps), "delete an empty leaf")
-	_, err := s.Department(ctx, deptOps)
+	_, err = s.Department(ctx, deptOps)
 	wantErr(t, err, storage.ErrNotFound, "Department after delete")
 	wantErr(t, s.DeleteDepartment(ctx, deptOps), storage.ErrNotFound, "delete missing")
 }

@@ -277,6 +277,7 @@ func testEmployeeRoundTrip(t *testing.T, s storage.Durable, c *clock) {
 	unenrolled.TOTPSecret = nil // not enrolled: must come back nil
 	unenrolled.Status = storage.StatusFrozen
 	unenrolled.DepartmentID = deptEng
+	unenrolled.PasswordChangeRequired = true // an initial password: must come back set
 	for _, e := range []*storage.Employee{enrolled, unenrolled} {
 		must(t, s.CreateEmployee(ctx, e, "", nil), "CreateEmployee "+e.Subject)
 		got, err := s.Employee(ctx, e.Subject)
@@ -439,6 +440,11 @@ func testEmployeeUpdate(t *testing.T, s storage.Durable, c *clock) {
 		name   string
 		change func(e *storage.Employee)
 	}{
+		{"reset password: change required", func(e *storage.Employee) {
+			e.PasswordHash = "$argon2id$v=19$m=19456,t=2,p=1$cmVzZXQ$cmVzZXRoYXNo"
+			e.PasswordChangeRequired = true
+			e.UpdatedAt = c.local(30 * time.Minute)
+		}},
 		{"enrol TOTP and transfer", func(e *storage.Employee) {
 			e.TOTPSecret = []byte("sealed-secret")
 			e.EmployeeID = "eng2024007" // stored canonical
@@ -450,6 +456,7 @@ func testEmployeeUpdate(t *testing.T, s storage.Durable, c *clock) {
 			e.Status = storage.StatusFrozen
 			e.TOTPSecret = nil
 			e.PasswordHash = "$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdA$bmV3aGFzaA"
+			e.PasswordChangeRequired = false // changed by the employee
 			e.Name, e.Email = "张伟 (Zhang Wei)", "zw@acme.example"
 			e.UpdatedAt = c.local(2 * time.Hour)
 		}},

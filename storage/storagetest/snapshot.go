@@ -124,6 +124,7 @@ func Populate(t testing.TB, s interface {
 	e1 := person("sub-e1", "ACME-0001", snapRoot)
 	e1.ExternalID = "hris-0001"
 	e1.TOTPSecret = []byte("v1.0a1b2c3d.sealed\x00totp\xffseed")
+	e1.PasswordChangeRequired = true
 	mustTB(s.CreateEmployee(ctx, e1, "", nil), "CreateEmployee e1")
 	e1.Status = storage.StatusFrozen
 	e1.UpdatedAt = at(-70 * time.Hour)
