@@ -530,7 +530,7 @@ func (v *validator) row(ctx context.Context, ir *importRow, o ImportOptions) (w 
 	if cur == nil {
 		return v.create(ctx, ir, ent, dept, hire, status)
 	}
-	w, ch, cut, rerrs := v.update(ctx, ir, cur, ent, dept, status)
+	w, ch, cut, rerrs := v.update(ctx, ir, cur, ent, dept, status, o.Actor)
 	if ch != nil && o.AllowEmployee != nil {
 		if err := o.AllowEmployee(ctx, cur); err != nil {
 			return nil, nil, false, []RowError{{Row: ir.row, Field: "employee_id", Err: err}}
@@ -572,7 +572,7 @@ func (v *validator) create(ctx context.Context, ir *importRow, ent *storage.Lega
 	return w, ch, false, nil
 }
 
-func (v *validator) update(ctx context.Context, ir *importRow, cur *storage.Employee, ent *storage.LegalEntity, dept *storage.Department, status storage.EmployeeStatus) (*storage.EmployeeWrite, *ImportChange, bool, []RowError) {
+func (v *validator) update(ctx context.Context, ir *importRow, cur *storage.Employee, ent *storage.LegalEntity, dept *storage.Department, status storage.EmployeeStatus, actor string) (*storage.EmployeeWrite, *ImportChange, bool, []RowError) {
 	rowErr := func(field string, err error) []RowError { return []RowError{{Row: ir.row, Field: field, Err: err}} }
 	next := *cur
 	fields := map[string][2]string{}
@@ -622,6 +622,7 @@ func (v *validator) update(ctx context.Context, ir *importRow, cur *storage.Empl
 			fields["entity"] = [2]string{cur.Entity, ent.Code}
 			next.Entity, next.EmployeeID = ent.Code, ""
 			w.ReissueID, w.SeqKey, w.MakeID, w.RetireReason = true, p.seqKey, p.makeID, "transfer to "+ent.Code+" (import)"
+			w.RevokeScopedGrants, w.RevokeAudit = true, v.m.scopedRevokeAudit(actor, cur.EmployeeID, "transfer to "+ent.Code)
 		}
 	}
 	cut := false

@@ -314,8 +314,9 @@ func (m *Manager) ResetTOTP(ctx context.Context, actor, subject, reason string) 
 // = the employee's own entity). Within an entity only the department
 // changes. To another entity, the employee gets a new ID from the target
 // entity's rule (dated today); the old ID goes into the history, is never
-// issued again and no longer signs in; sub stays. version 0 skips the
-// optimistic check.
+// issued again and no longer signs in; sub stays; department-scoped role
+// grants (old-entity departments) are revoked, whole-directory ones stay.
+// version 0 skips the optimistic check.
 func (m *Manager) Transfer(ctx context.Context, actor, subject string, version int64, entity, deptCode, reason string) (*storage.Employee, error) {
 	deptCode = storage.CanonicalCode(deptCode)
 	if deptCode == "" {
@@ -350,10 +351,13 @@ func (m *Manager) Transfer(ctx context.Context, actor, subject string, version i
 		if err := m.dir.assignID(ent, dept, "", m.dir.now(), "", &p); err != nil {
 			return err
 		}
+		oldID := e.EmployeeID
 		e.Entity = ent.Code
 		e.EmployeeID = ""
 		w.ReissueID, w.SeqKey, w.MakeID = true, p.seqKey, p.makeID
 		w.RetireReason = fmt.Sprintf("transfer to %s", ent.Code)
+		// Department-scoped grants point at the old entity's departments.
+		w.RevokeScopedGrants, w.RevokeAudit = true, m.scopedRevokeAudit(actor, oldID, w.RetireReason)
 		return nil
 	})
 }
@@ -397,6 +401,14 @@ func (m *Manager) RevokeRole(ctx context.Context, actor, subject, role, departme
 		return err
 	}
 	return m.st.AppendAudit(ctx, m.audit(actor, "role.revoke", e.EmployeeID, reason, map[string]string{"role": role, "department_id": departmentID}))
+}
+
+// scopedRevokeAudit makes the role.revoke events of the department-scoped
+// grants a cross-entity transfer drops (storage.EmployeeWrite.RevokeAudit).
+func (m *Manager) scopedRevokeAudit(actor, employeeID, reason string) func(storage.RoleGrant) *storage.AuditEvent {
+	return func(g storage.RoleGrant) *storage.AuditEvent {
+		return m.audit(actor, "role.revoke", employeeID, reason, map[string]string{"role": g.Role, "department_id": g.DepartmentID})
+	}
 }
 
 // CreateEntity adds a legal entity (Directory.CreateEntity) and audits it.

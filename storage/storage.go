@@ -479,18 +479,23 @@ type EmployeePage struct {
 // under UpdateEmployee's compare-and-swap on Version; with ReissueID the
 // stored employee ID is first retired into the history (RetireReason) and
 // the employee gets Employee.EmployeeID, or a generated one when that is
-// empty or equal to the retired ID. Audit, when set, is appended in the
-// same transaction (its Target is filled with the final employee ID when
-// empty).
+// empty or equal to the retired ID. RevokeScopedGrants (updates only)
+// removes every department-scoped role grant of the employee (whole-
+// directory grants stay) and appends RevokeAudit's event, when that is
+// set, for each one removed. Audit, when set, is appended in the same
+// transaction. Both audits' Target is filled with the final employee ID
+// when empty.
 type EmployeeWrite struct {
-	Employee     *Employee
-	Create       bool
-	ReissueID    bool
-	SeqKey       string
-	MakeID       func(n int64) (string, error)
-	RetireReason string
-	Grants       []RoleGrant
-	Audit        *AuditEvent
+	Employee           *Employee
+	Create             bool
+	ReissueID          bool
+	SeqKey             string
+	MakeID             func(n int64) (string, error)
+	RetireReason       string
+	Grants             []RoleGrant
+	RevokeScopedGrants bool
+	RevokeAudit        func(g RoleGrant) *AuditEvent
+	Audit              *AuditEvent
 }
 
 // AuditEvent records an administrative action and why it was taken.

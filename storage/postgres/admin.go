@@ -1,9 +1,11 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -254,6 +256,11 @@ func writeEmployee(ctx context.Context, tx pgx.Tx, w storage.EmployeeWrite, id *
 			return err
 		}
 		*id = storage.CanonicalCode(next.EmployeeID)
+		if w.RevokeScopedGrants {
+			if err := revokeScopedGrants(ctx, tx, w, *id); err != nil {
+				return err
+			}
+		}
 	}
 	if w.Audit != nil {
 		ev := *w.Audit
@@ -316,6 +323,38 @@ func (s *Store) AppendAudit(ctx context.Context, ev *storage.AuditEvent) error {
 // execer is a pool or a transaction.
 type execer interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// revokeScopedGrants deletes the department-scoped grants of w's employee
+// and audits each through w.RevokeAudit (Target defaulting to id).
+func revokeScopedGrants(ctx context.Context, tx pgx.Tx, w storage.EmployeeWrite, id string) error {
+	rows, err := tx.Query(ctx, `DELETE FROM role_grants WHERE subject = $1 AND department_id <> ''
+		RETURNING subject, role, department_id, created_at`, w.Employee.Subject)
+	gs, err := collect(rows, err, func(r pgx.Row, g *storage.RoleGrant) error {
+		return r.Scan(&g.Subject, &g.Role, &g.DepartmentID, timeCol{&g.CreatedAt})
+	})
+	if err != nil {
+		return fmt.Errorf("revoke scoped grants: %w", err)
+	}
+	if w.RevokeAudit == nil {
+		return nil
+	}
+	slices.SortFunc(gs, func(a, b storage.RoleGrant) int {
+		return cmp.Or(strings.Compare(a.DepartmentID, b.DepartmentID), strings.Compare(a.Role, b.Role))
+	})
+	for _, g := range gs {
+		ev := w.RevokeAudit(g)
+		if ev == nil {
+			continue
+		}
+		if ev.Target == "" {
+			ev.Target = id
+		}
+		if err := insertAudit(ctx, tx, ev); err != nil {
+			return fmt.Errorf("revoke audit: %w", err)
+		}
+	}
+	return nil
 }
 
 func insertAudit(ctx context.Context, db execer, ev *storage.AuditEvent) error {

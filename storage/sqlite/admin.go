@@ -1,10 +1,12 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/gongpai/gongpai/storage"
@@ -240,6 +242,11 @@ func (s *Store) WriteEmployees(ctx context.Context, ws []storage.EmployeeWrite) 
 					return fmt.Errorf("write %d: %w", i, err)
 				}
 				ids[i] = storage.CanonicalCode(next.EmployeeID)
+				if w.RevokeScopedGrants {
+					if err := revokeScopedGrants(ctx, sqlTx, w, ids[i]); err != nil {
+						return fmt.Errorf("write %d: %w", i, err)
+					}
+				}
 			}
 			if w.Audit != nil {
 				ev := *w.Audit
@@ -265,6 +272,39 @@ func (s *Store) WriteEmployees(ctx context.Context, ws []storage.EmployeeWrite) 
 		}
 		w.Employee.EmployeeID = ids[i]
 		w.Employee.Version++
+	}
+	return nil
+}
+
+// revokeScopedGrants deletes the department-scoped grants of w's employee
+// and audits each through w.RevokeAudit (Target defaulting to id).
+func revokeScopedGrants(ctx context.Context, tx *sql.Tx, w storage.EmployeeWrite, id string) error {
+	rows, err := tx.QueryContext(ctx, `DELETE FROM role_grants WHERE subject = ? AND department_id <> ''
+		RETURNING role, department_id, created_at`, w.Employee.Subject)
+	gs, err := collect(rows, err, func(r rowScanner, g *storage.RoleGrant) error {
+		g.Subject = w.Employee.Subject
+		return r.Scan(&g.Role, &g.DepartmentID, timeCol{&g.CreatedAt})
+	})
+	if err != nil {
+		return fmt.Errorf("revoke scoped grants: %w", err)
+	}
+	if w.RevokeAudit == nil {
+		return nil
+	}
+	slices.SortFunc(gs, func(a, b storage.RoleGrant) int {
+		return cmp.Or(strings.Compare(a.DepartmentID, b.DepartmentID), strings.Compare(a.Role, b.Role))
+	})
+	for _, g := range gs {
+		ev := w.RevokeAudit(g)
+		if ev == nil {
+			continue
+		}
+		if ev.Target == "" {
+			ev.Target = id
+		}
+		if err := insertAudit(ctx, tx, ev); err != nil {
+			return fmt.Errorf("revoke audit: %w", err)
+		}
 	}
 	return nil
 }

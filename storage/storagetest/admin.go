@@ -31,6 +31,7 @@ var adminTests = []adminTest{
 	{"WriteEmployeesCreateWithGrants", testWriteEmployeesCreate},
 	{"ReissueIDRetiresOld", testReissueID},
 	{"RevokeRoleGrant", testRevokeRoleGrant},
+	{"WriteEmployeesRevokeScopedGrants", testRevokeScopedGrants},
 	{"Audit", testAudit},
 	{"RaceDepartmentMoves", testRaceDepartmentMoves},
 }
@@ -406,6 +407,71 @@ func testRevokeRoleGrant(t *testing.T, s adminStore, c *clock) {
 	if !slices.Equal(scopes, []string{"", deptEng}) {
 		t.Errorf("scopes left: got %q, want whole directory and ENG", scopes)
 	}
+}
+
+// A write with RevokeScopedGrants drops the employee's department-scoped
+// grants only, audits each, and does nothing when the batch fails.
+func testRevokeScopedGrants(t *testing.T, s adminStore, c *clock) {
+	ctx := t.Context()
+	seedTree(t, s, c)
+	for _, sub := range []string{"sub-1", "sub-2"} {
+		must(t, s.CreateEmployee(ctx, employee(c, sub, ""), "ACME/HR012023", seqID("HR012023")), "CreateEmployee")
+	}
+	grant := func(sub, role, dept string) {
+		must(t, s.GrantRole(ctx, &storage.RoleGrant{Subject: sub, Role: role, DepartmentID: dept, CreatedAt: c.local(0)}), "GrantRole")
+	}
+	grant("sub-1", "employee", "")
+	grant("sub-1", "auditor", "")
+	grant("sub-1", "admin", deptHR)
+	grant("sub-1", "hr", deptEng)
+	grant("sub-2", "admin", deptHR)
+	scopes := func(sub string) []string {
+		gs, err := s.RoleGrants(ctx, sub)
+		must(t, err, "RoleGrants")
+		var out []string
+		for _, g := range gs {
+			out = append(out, g.Role+"@"+g.DepartmentID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	n := 0
+	revokeAudit := func(g storage.RoleGrant) *storage.AuditEvent {
+		n++
+		return &storage.AuditEvent{ID: fmt.Sprintf("rv-%d", n), At: c.local(time.Hour), Actor: "cli", Action: "role.revoke",
+			Reason: "transfer to GLOBEX", Detail: g.Role + "@" + g.DepartmentID}
+	}
+	transfer := func(version int64) (*storage.Employee, storage.EmployeeWrite) {
+		e, err := s.Employee(ctx, "sub-1")
+		must(t, err, "Employee")
+		if version != 0 {
+			e.Version = version
+		}
+		e.Entity, e.DepartmentID, e.EmployeeID = "GLOBEX", deptGlx, ""
+		e.UpdatedAt = c.local(time.Hour)
+		return e, storage.EmployeeWrite{Employee: e, ReissueID: true, SeqKey: "GLOBEX/G01", MakeID: seqID("G01"),
+			RetireReason: "transfer to GLOBEX", RevokeScopedGrants: true, RevokeAudit: revokeAudit,
+			Audit: &storage.AuditEvent{ID: fmt.Sprintf("tr-%d", version), At: c.local(time.Hour), Actor: "cli", Action: "employee.transfer"}}
+	}
+	before := scopes("sub-1")
+
+	// A stale version fails the whole write: the grants stay.
+	_, stale := transfer(99)
+	wantErr(t, s.WriteEmployees(ctx, []storage.EmployeeWrite{stale}), storage.ErrConflict, "stale transfer")
+	wantEqual(t, "grants after a failed write", scopes("sub-1"), before)
+
+	e, w := transfer(0)
+	must(t, s.WriteEmployees(ctx, []storage.EmployeeWrite{w}), "WriteEmployees")
+	wantEqual(t, "grants left", scopes("sub-1"), []string{"auditor@", "employee@"})
+	wantEqual(t, "other employee's grants", scopes("sub-2"), []string{"admin@" + deptHR})
+	ev, err := s.ListAudit(ctx, storage.AuditQuery{Target: e.EmployeeID})
+	must(t, err, "ListAudit")
+	var got []string
+	for _, x := range ev {
+		got = append(got, x.Action+" "+x.Detail)
+	}
+	// Newest first; the revokes in (department, role) order before the write's own event.
+	wantEqual(t, "audit", got, []string{"employee.transfer ", "role.revoke hr@" + deptEng, "role.revoke admin@" + deptHR})
 }
 
 func testAudit(t *testing.T, s adminStore, c *clock) {
