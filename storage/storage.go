@@ -17,8 +17,10 @@
 package storage
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 )
@@ -496,6 +498,29 @@ type EmployeeWrite struct {
 	RevokeScopedGrants bool
 	RevokeAudit        func(g RoleGrant) *AuditEvent
 	Audit              *AuditEvent
+}
+
+// RevokeAuditEvents are the audit events for the scoped grants a write
+// removed, in one order on every backend (department, then role), each
+// Target filled with id, the employee's final ID, when empty.
+func (w EmployeeWrite) RevokeAuditEvents(removed []RoleGrant, id string) []*AuditEvent {
+	if w.RevokeAudit == nil {
+		return nil
+	}
+	removed = slices.Clone(removed)
+	slices.SortFunc(removed, func(a, b RoleGrant) int {
+		return cmp.Or(strings.Compare(a.DepartmentID, b.DepartmentID), strings.Compare(a.Role, b.Role))
+	})
+	var evs []*AuditEvent
+	for _, g := range removed {
+		if ev := w.RevokeAudit(g); ev != nil {
+			if ev.Target == "" {
+				ev.Target = id
+			}
+			evs = append(evs, ev)
+		}
+	}
+	return evs
 }
 
 // AuditEvent records an administrative action and why it was taken.

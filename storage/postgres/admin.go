@@ -1,11 +1,9 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -336,20 +334,7 @@ func revokeScopedGrants(ctx context.Context, tx pgx.Tx, w storage.EmployeeWrite,
 	if err != nil {
 		return fmt.Errorf("revoke scoped grants: %w", err)
 	}
-	if w.RevokeAudit == nil {
-		return nil
-	}
-	slices.SortFunc(gs, func(a, b storage.RoleGrant) int {
-		return cmp.Or(strings.Compare(a.DepartmentID, b.DepartmentID), strings.Compare(a.Role, b.Role))
-	})
-	for _, g := range gs {
-		ev := w.RevokeAudit(g)
-		if ev == nil {
-			continue
-		}
-		if ev.Target == "" {
-			ev.Target = id
-		}
+	for _, ev := range w.RevokeAuditEvents(gs, id) {
 		if err := insertAudit(ctx, tx, ev); err != nil {
 			return fmt.Errorf("revoke audit: %w", err)
 		}

@@ -1,12 +1,10 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/gongpai/gongpai/storage"
@@ -288,20 +286,7 @@ func revokeScopedGrants(ctx context.Context, tx *sql.Tx, w storage.EmployeeWrite
 	if err != nil {
 		return fmt.Errorf("revoke scoped grants: %w", err)
 	}
-	if w.RevokeAudit == nil {
-		return nil
-	}
-	slices.SortFunc(gs, func(a, b storage.RoleGrant) int {
-		return cmp.Or(strings.Compare(a.DepartmentID, b.DepartmentID), strings.Compare(a.Role, b.Role))
-	})
-	for _, g := range gs {
-		ev := w.RevokeAudit(g)
-		if ev == nil {
-			continue
-		}
-		if ev.Target == "" {
-			ev.Target = id
-		}
+	for _, ev := range w.RevokeAuditEvents(gs, id) {
 		if err := insertAudit(ctx, tx, ev); err != nil {
 			return fmt.Errorf("revoke audit: %w", err)
 		}
