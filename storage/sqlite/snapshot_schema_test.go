@@ -2,22 +2,10 @@ package sqlite
 
 import (
 	"path/filepath"
-	"slices"
 	"testing"
 
-	"github.com/gongpai/gongpai/storage"
+	"github.com/gongpai/gongpai/storage/storagetest"
 )
-
-// ephemeralTables hold state that expires on its own and is deliberately
-// left out of snapshots (ARCHITECTURE §2). Every other table of the schema
-// must be snapshotted.
-var ephemeralTables = []string{"auth_requests", "sessions", "access_tokens", "hits", "totp_steps"}
-
-// unsnapshottedColumns are durable columns a snapshot leaves out, each
-// with its reason.
-var unsnapshottedColumns = map[string]string{
-	"audit_events.seq": "internal ordering only; the order is kept and restore renumbers",
-}
 
 // TestSnapshotCoversSchema fails when a migration adds a durable table or
 // column that snapshotTables does not read and write back.
@@ -29,48 +17,22 @@ func TestSnapshotCoversSchema(t *testing.T) {
 	defer s.Close()
 	ctx := t.Context()
 
-	var kinds []storage.Kind
-	for _, st := range snapshotTables {
-		kinds = append(kinds, st.kind)
-	}
-	if !slices.Equal(kinds, storage.RecordKinds) {
-		t.Errorf("snapshotTables cover %v, want storage.RecordKinds %v in that order", kinds, storage.RecordKinds)
-	}
-
 	rows, err := s.r.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE type = 'table'
 		AND name NOT LIKE 'sqlite_%' AND name <> 'schema_migrations' ORDER BY name`)
 	tables, err := collect(rows, err, func(r rowScanner, name *string) error { return r.Scan(name) })
 	if err != nil {
 		t.Fatal(err)
 	}
+	schema := map[string][]string{}
 	for _, name := range tables {
-		if slices.Contains(ephemeralTables, name) {
-			continue
-		}
-		st, ok := snapshotTableOf[storage.Kind(name)]
-		if !ok {
-			t.Errorf("table %s is neither snapshotted (snapshotTables) nor listed as ephemeral: backups would lose it", name)
-			continue
-		}
 		rows, err := s.r.QueryContext(ctx, `SELECT name FROM pragma_table_info(?) ORDER BY cid`, name)
-		cols, err := collect(rows, err, func(r rowScanner, col *string) error { return r.Scan(col) })
-		if err != nil {
+		if schema[name], err = collect(rows, err, func(r rowScanner, col *string) error { return r.Scan(col) }); err != nil {
 			t.Fatal(err)
 		}
-		for _, col := range cols {
-			if _, skip := unsnapshottedColumns[name+"."+col]; !skip && !slices.Contains(st.cols, col) {
-				t.Errorf("column %s.%s is not snapshotted: backups would lose it", name, col)
-			}
-		}
-		for _, col := range st.cols {
-			if !slices.Contains(cols, col) {
-				t.Errorf("snapshot writes column %s.%s, which the schema lacks", name, col)
-			}
-		}
 	}
-	for _, name := range ephemeralTables {
-		if !slices.Contains(tables, name) {
-			t.Errorf("ephemeral table %s is not in the schema any more: update ephemeralTables", name)
-		}
+	var snap []storagetest.SnapshotTable
+	for _, st := range snapshotTables {
+		snap = append(snap, storagetest.SnapshotTable{Kind: st.kind, Cols: st.cols})
 	}
+	storagetest.CheckSchemaCoverage(t, schema, snap)
 }

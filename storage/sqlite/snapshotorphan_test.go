@@ -1,60 +1,21 @@
 package sqlite
 
 import (
-	"errors"
+	"context"
 	"path/filepath"
 	"testing"
-	"time"
 
-	"github.com/gongpai/gongpai/storage"
+	"github.com/gongpai/gongpai/storage/storagetest"
 )
 
-// A department unreachable from a root (here: two departments made each
-// other's parent behind UpdateDepartment's back) makes the snapshot fail
-// loudly instead of writing a backup without them.
 func TestSnapshotRefusesUnreachableDepartments(t *testing.T) {
-	ctx := t.Context()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "g.db"), Options{})
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "g.db"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	now := time.Now()
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(s.CreateEntity(ctx, &storage.LegalEntity{Code: "ACME", Name: "ACME", IDRule: "{seq:3}", CreatedAt: now}))
-	for _, d := range []storage.Department{
-		{ID: "d-root", Entity: "ACME", Code: "R", Name: "root", CreatedAt: now},
-		{ID: "d-a", Entity: "ACME", Code: "A", Name: "a", ParentID: "d-root", CreatedAt: now},
-		{ID: "d-b", Entity: "ACME", Code: "B", Name: "b", ParentID: "d-a", CreatedAt: now},
-	} {
-		must(s.CreateDepartment(ctx, &d))
-	}
-	count := func() int {
-		n := 0
-		err := s.Snapshot(ctx, func(r storage.Record) error {
-			if r.RecordKind() == storage.KindDepartment {
-				n++
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatalf("Snapshot of a sound tree: %v", err)
-		}
-		return n
-	}
-	if n := count(); n != 3 {
-		t.Fatalf("snapshot holds %d departments, want 3", n)
-	}
-	_, err = s.w.ExecContext(ctx, `UPDATE departments SET parent_id = 'd-b' WHERE id = 'd-a'`)
-	must(err)
-	err = s.Snapshot(ctx, func(storage.Record) error { return nil })
-	if !errors.Is(err, storage.ErrIncompleteSnapshot) {
-		t.Fatalf("Snapshot with a parent cycle: %v, want ErrIncompleteSnapshot", err)
-	}
-	t.Log(err)
+	storagetest.CheckSnapshotRefusesUnreachableDepartments(t, s, func(ctx context.Context, id, parent string) error {
+		_, err := s.w.ExecContext(ctx, `UPDATE departments SET parent_id = ? WHERE id = ?`, parent, id)
+		return err
+	})
 }
