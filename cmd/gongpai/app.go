@@ -47,19 +47,37 @@ func configFlag(fs *flag.FlagSet) *string {
 	return fs.String("config", "", "YAML config `file` (GONGPAI_* environment variables override it)")
 }
 
-func openApp(ctx context.Context, configPath string, io stdio, env []string) (*app, error) {
+// loadConfig reads the config and builds what every command needs from
+// it: the logger, and the master keys — the one that seals first, then
+// the previous ones that still open what they sealed (issue 4,
+// `gongpai keys rewrap`).
+func loadConfig(configPath string, io stdio, env []string) (*config.Config, *slog.Logger, [][]byte, error) {
 	cfg, err := config.Load(configPath, env)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	log := newLogger(cfg, io.err, cfg.Log.Level)
 	// Libraries (zitadel/oidc) log through the default logger; keep their
 	// chatter (one line per registered route) below warnings.
 	slog.SetDefault(newLogger(cfg, io.err, max(cfg.Log.Level, slog.LevelWarn)))
-	a := &app{cfg: cfg, log: log}
-
 	master, err := secretKey(cfg.MasterKey, cfg, "master.key", "master_key", log)
 	if err != nil {
+		return nil, nil, nil, err
+	}
+	masters := [][]byte{master}
+	for _, k := range cfg.PreviousMasterKeys {
+		masters = append(masters, k)
+	}
+	return cfg, log, masters, nil
+}
+
+func openApp(ctx context.Context, configPath string, io stdio, env []string) (*app, error) {
+	cfg, log, masters, err := loadConfig(configPath, io, env)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{cfg: cfg, log: log}
+	if a.sealer, err = seal.New(masters...); err != nil {
 		return nil, err
 	}
 	crypto, err := secretKey(cfg.CryptoKey, cfg, "crypto.key", "crypto_key", log)
@@ -67,15 +85,6 @@ func openApp(ctx context.Context, configPath string, io stdio, env []string) (*a
 		return nil, err
 	}
 	copy(a.cryptoKey[:], crypto)
-	// Previous master keys open what they sealed; master seals (issue 4,
-	// `gongpai keys rewrap`).
-	opening := [][]byte{master}
-	for _, k := range cfg.PreviousMasterKeys {
-		opening = append(opening, k)
-	}
-	if a.sealer, err = seal.New(opening...); err != nil {
-		return nil, err
-	}
 
 	if a.store, a.sweeper, err = openStore(ctx, cfg, log); err != nil {
 		return nil, err

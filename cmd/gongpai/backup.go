@@ -84,30 +84,6 @@ func storeName(driver, dsn string) string {
 	return driver + " " + dsn
 }
 
-// masterSealer is the sealer the configuration names, as openApp builds
-// it: the master key seals, previous master keys open too.
-func masterSealer(cfg *config.Config, log *slog.Logger) (*seal.Sealer, error) {
-	keys, err := masterKeys(cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	return seal.New(keys...)
-}
-
-// masterKeys is the configured master key followed by
-// previous_master_keys.
-func masterKeys(cfg *config.Config, log *slog.Logger) ([][]byte, error) {
-	master, err := secretKey(cfg.MasterKey, cfg, "master.key", "master_key", log)
-	if err != nil {
-		return nil, err
-	}
-	keys := [][]byte{master}
-	for _, k := range cfg.PreviousMasterKeys {
-		keys = append(keys, k)
-	}
-	return keys, nil
-}
-
 func cmdBackup(ctx context.Context, args []string, io stdio, env []string) error {
 	fs := newFlags("backup", "", io)
 	out := fs.String("out", "", "backup `file` to write (required); a name ending .gz is gzip-compressed; - writes to stdout")
@@ -118,12 +94,7 @@ func cmdBackup(ctx context.Context, args []string, io stdio, env []string) error
 	if err := required(fs, "out"); err != nil {
 		return err
 	}
-	cfg, err := config.Load(*configPath, env)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg, io.err, cfg.Log.Level)
-	masters, err := masterKeys(cfg, log)
+	cfg, log, masters, err := loadConfig(*configPath, io, env)
 	if err != nil {
 		return err
 	}
@@ -262,12 +233,7 @@ func cmdRestore(ctx context.Context, args []string, io stdio, env []string) erro
 	if err := required(fs, "in"); err != nil {
 		return err
 	}
-	cfg, err := config.Load(*configPath, env)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg, io.err, cfg.Log.Level)
-	masters, err := masterKeys(cfg, log)
+	cfg, log, masters, err := loadConfig(*configPath, io, env)
 	if err != nil {
 		return err
 	}
