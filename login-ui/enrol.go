@@ -97,19 +97,8 @@ func (h *handler) postEnrol(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	code := normaliseCode(r.PostForm.Get("code"))
-	if code == "" || len(code) > maxCodeLen {
-		h.enrolPage(w, r, fc, f, http.StatusUnauthorized, "err_bad_credentials")
-		return
-	}
-	over, err := h.overLimit(ctx, "login:totp:"+f.Subject, h.o.RateLimit.PerEmployee)
-	if err != nil {
-		h.internalError(w, r, fc.lang, "rate limit", err)
-		return
-	}
-	if over {
-		h.log.WarnContext(ctx, "login-ui: TOTP rate limit reached", "sub", f.Subject, "ip", h.clientIP(r))
-		h.enrolPage(w, r, fc, f, http.StatusTooManyRequests, "err_rate_limited")
+	code, ok := h.postedCode(w, r, fc, f, func(status int, errKey string) { h.enrolPage(w, r, fc, f, status, errKey) })
+	if !ok {
 		return
 	}
 	if err := h.o.Directory.EnrolTOTP(ctx, f.Subject, f.PendingSecret, code); err != nil {

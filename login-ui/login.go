@@ -501,19 +501,8 @@ func (h *handler) postTOTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	code := normaliseCode(r.PostForm.Get("code"))
-	if code == "" || len(code) > maxCodeLen {
-		h.totpPage(w, r, fc, http.StatusUnauthorized, "err_bad_credentials")
-		return
-	}
-	over, err := h.overLimit(ctx, "login:totp:"+f.Subject, h.o.RateLimit.PerEmployee)
-	if err != nil {
-		h.internalError(w, r, fc.lang, "rate limit", err)
-		return
-	}
-	if over {
-		h.log.WarnContext(ctx, "login-ui: TOTP rate limit reached", "sub", f.Subject, "ip", h.clientIP(r))
-		h.totpPage(w, r, fc, http.StatusTooManyRequests, "err_rate_limited")
+	code, ok := h.postedCode(w, r, fc, f, func(status int, errKey string) { h.totpPage(w, r, fc, status, errKey) })
+	if !ok {
 		return
 	}
 	if err := h.o.Directory.VerifyTOTP(ctx, f.Subject, code); err != nil {
@@ -524,6 +513,29 @@ func (h *handler) postTOTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.authenticated(w, r, fc, f, amrMFA)
+}
+
+// postedCode reads the TOTP code of the TOTP and enrolment steps and
+// counts the attempt against the employee's limit. On a malformed code or
+// a limit reached it answers through page (the step's own page, with a
+// status and message key) and returns false.
+func (h *handler) postedCode(w http.ResponseWriter, r *http.Request, fc *flowCtx, f *flowState, page func(status int, errKey string)) (string, bool) {
+	code := normaliseCode(r.PostForm.Get("code"))
+	if code == "" || len(code) > maxCodeLen {
+		page(http.StatusUnauthorized, "err_bad_credentials")
+		return "", false
+	}
+	over, err := h.overLimit(r.Context(), "login:totp:"+f.Subject, h.o.RateLimit.PerEmployee)
+	if err != nil {
+		h.internalError(w, r, fc.lang, "rate limit", err)
+		return "", false
+	}
+	if over {
+		h.log.WarnContext(r.Context(), "login-ui: TOTP rate limit reached", "sub", f.Subject, "ip", h.clientIP(r))
+		page(http.StatusTooManyRequests, "err_rate_limited")
+		return "", false
+	}
+	return code, true
 }
 
 // stepFailed answers an error of a step after the password (VerifyTOTP,
