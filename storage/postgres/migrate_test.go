@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gongpai/gongpai/storage"
 	"github.com/gongpai/gongpai/storage/postgres"
 	"github.com/gongpai/gongpai/storage/postgres/pgtest"
+	"github.com/gongpai/gongpai/storage/storagetest"
 )
 
 // migrationFiles counts the embedded migrations from the source tree.
@@ -84,47 +84,12 @@ func TestMigrateRefusesNewerSchema(t *testing.T) {
 }
 
 func TestSweep(t *testing.T) {
-	now := time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
-	s := open(t, pgtest.DSN(t), postgres.Options{Now: func() time.Time { return now }})
-	ctx := t.Context()
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	short, long := now.Add(time.Minute), now.Add(time.Hour)
-	for _, exp := range []time.Time{short, long} {
-		id := exp.Format("150405")
-		must(s.CreateAuthRequest(ctx, &storage.AuthRequest{ID: "ar-" + id, ExpiresAt: exp}))
-		must(s.CreateSession(ctx, &storage.Session{ID: "s-" + id, Subject: "sub", ExpiresAt: exp}))
-		must(s.CreateAccessToken(ctx, &storage.AccessToken{ID: "at-" + id, ExpiresAt: exp}))
-		must(s.CreateRefreshToken(ctx, &storage.RefreshToken{ID: "rt-" + id, ExpiresAt: exp}))
-		_, err := s.Hit(ctx, "hit-"+id, exp.Sub(now))
-		must(err)
-		must(s.UseTOTPStep(ctx, "sub-"+id, 1, exp.Sub(now)))
-	}
-	n, err := s.Sweep(ctx)
-	must(err)
-	if n != 0 {
-		t.Errorf("Sweep before anything expired: deleted %d rows, want 0", n)
-	}
-	now = now.Add(2 * time.Minute)
-	n, err = s.Sweep(ctx)
-	must(err)
-	if n != 6 {
-		t.Errorf("Sweep: deleted %d rows, want 6 (one per table)", n)
-	}
-	for _, table := range []string{"auth_requests", "sessions", "access_tokens", "refresh_tokens", "hits", "totp_steps"} {
-		var left int
-		must(s.Pool().QueryRow(ctx, `SELECT COUNT(*) FROM `+table).Scan(&left))
-		if left != 1 {
-			t.Errorf("%s: %d rows left, want the 1 live row", table, left)
-		}
-	}
-	cancelled, cancel := context.WithCancel(ctx)
-	cancel()
-	if _, err := s.Sweep(cancelled); err == nil {
-		t.Error("Sweep with a cancelled context: got nil error")
-	}
+	var s *postgres.Store
+	storagetest.CheckSweep(t, func(now func() time.Time) storagetest.SweepStore {
+		s = open(t, pgtest.DSN(t), postgres.Options{Now: now})
+		return s
+	}, func(ctx context.Context, table string) (n int, err error) {
+		err = s.Pool().QueryRow(ctx, `SELECT COUNT(*) FROM `+table).Scan(&n)
+		return n, err
+	})
 }

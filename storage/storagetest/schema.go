@@ -112,3 +112,60 @@ func CheckSnapshotRefusesUnreachableDepartments(t *testing.T, s interface {
 		t.Fatalf("Snapshot with a parent cycle: %v, want ErrIncompleteSnapshot", err)
 	}
 }
+
+// SweepStore is a backend that keeps expired rows until swept.
+type SweepStore interface {
+	storage.Store
+	Sweep(ctx context.Context) (int64, error)
+}
+
+// CheckSweep: Sweep deletes exactly the expired rows of every table that
+// expires (one of two rows in each), nothing before they expire, and
+// honours a cancelled context. open gets the fake clock the check moves;
+// rows counts a table's rows with the backend's own SQL.
+func CheckSweep(t *testing.T, open func(now func() time.Time) SweepStore, rows func(ctx context.Context, table string) (int, error)) {
+	t.Helper()
+	now := time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
+	s := open(func() time.Time { return now })
+	ctx := t.Context()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	short, long := now.Add(time.Minute), now.Add(time.Hour)
+	for _, exp := range []time.Time{short, long} {
+		id := exp.Format("150405")
+		must(s.CreateAuthRequest(ctx, &storage.AuthRequest{ID: "ar-" + id, ExpiresAt: exp}))
+		must(s.CreateSession(ctx, &storage.Session{ID: "s-" + id, Subject: "sub", ExpiresAt: exp}))
+		must(s.CreateAccessToken(ctx, &storage.AccessToken{ID: "at-" + id, ExpiresAt: exp}))
+		must(s.CreateRefreshToken(ctx, &storage.RefreshToken{ID: "rt-" + id, ExpiresAt: exp}))
+		_, err := s.Hit(ctx, "hit-"+id, exp.Sub(now))
+		must(err)
+		must(s.UseTOTPStep(ctx, "sub-"+id, 1, exp.Sub(now)))
+	}
+	n, err := s.Sweep(ctx)
+	must(err)
+	if n != 0 {
+		t.Errorf("Sweep before anything expired: deleted %d rows, want 0", n)
+	}
+	now = now.Add(2 * time.Minute)
+	n, err = s.Sweep(ctx)
+	must(err)
+	if n != 6 {
+		t.Errorf("Sweep: deleted %d rows, want 6 (one per table)", n)
+	}
+	for _, table := range []string{"auth_requests", "sessions", "access_tokens", "refresh_tokens", "hits", "totp_steps"} {
+		left, err := rows(ctx, table)
+		must(err)
+		if left != 1 {
+			t.Errorf("%s: %d rows left, want the 1 live row", table, left)
+		}
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := s.Sweep(cancelled); err == nil {
+		t.Error("Sweep with a cancelled context: got nil error")
+	}
+}
